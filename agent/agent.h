@@ -1,0 +1,49 @@
+/* agent.h — the agent's one instance, shared by its modules. */
+#ifndef SPY_AGENT_H
+#define SPY_AGENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "interp.h"
+#include "stackstore.h"
+
+enum spy_state { SPY_OFF = 0, SPY_RUNNING, SPY_STOPPING };
+
+#define SPY_COST_WINDOW 128
+
+struct spy_agent {
+    pthread_mutex_t life;          /* start/stop; never held by the sampler */
+    enum spy_state state;
+    struct spy_config cfg;
+    struct spy_python py;
+    bool python_found;
+    bool store_ready;
+    struct spy_store store;
+
+    pthread_t sampler;
+    bool sampler_joinable;
+    atomic_bool stop;
+    atomic_bool attached;          /* the reader is attached: py.ip is complete */
+    uint64_t fork_thread;          /* in a fork child: the thread that forked, until the interpreter prunes the others */
+    pthread_mutex_t wake_lock;     /* with `wake`, lets stop() cut a sleep short */
+    pthread_cond_t wake;
+
+    /* figures, written by the sampler, read by anyone */
+    atomic_uint_fast64_t ticks, dropped, torn, missed, threads_seen;
+    atomic_int effective_rate;
+    atomic_uint_fast64_t cpu_ns;       /* sampler thread CPU time */
+    atomic_uint_fast64_t cost_ns_sum, cost_n;  /* recent walk costs */
+    uint64_t started_ns;
+};
+
+extern struct spy_agent spy_agent;
+
+uint64_t spy_now_ns(void);
+/* Sampler thread body (sampler.c). */
+void *spy_sampler_main(void *arg);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * boot.c — how the agent enters a process: the shared object's constructor
+ * (LD_PRELOAD, or the dlopen that `import spyagent` does) and destructor.
+ *
+ * In a process that is not CPython it does nothing and says nothing.  In a
+ * CPython it starts the agent from the SPY_* environment; the sampler
+ * thread itself waits until the interpreter is initialised.  A bad setting
+ * or an unsupported version is said once on stderr and the agent stays off.
+ *
+ * Threads: the constructor runs on the loading thread, before main() under
+ * LD_PRELOAD; the destructor at exit().
+ */
+#include <string.h>
+
+#include "agent.h"
+#include "fork.h"
+#include "log.h"
+#include "spyagent.h"
+
+#ifndef SPY_NO_BOOT
+__attribute__((constructor)) static void spy_boot(void)
+{
+    struct spy_python probe;
+    if (!spy_python_find(&probe))
+        return;                         /* not Python: stay silent */
+    spy_fork_install();
+    char err[512] = "";
+    int rc = spy_start(NULL, NULL, 0, err, sizeof(err));
+    if (rc == -1)
+        spy_log(SPY_LOG_ERROR, "%s", err);
+}
+
+__attribute__((destructor)) static void spy_shutdown(void)
+{
+    spy_stop();
+}
+#endif

@@ -1,0 +1,39 @@
+/* config.h — the agent's settings, validated, from the environment or from
+ * spyagent.start(**kwargs). */
+#ifndef SPY_CONFIG_H
+#define SPY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SPY_DEFAULT_WS_PORT 7799
+
+struct spy_config {
+    bool enabled;
+    int rate;                 /* Hz */
+    double cpu_budget;        /* percent of one core; 0 = no cap */
+    char ws_host[256];
+    int ws_port;
+    char data_dir[1024];
+    int log_level;            /* enum spy_log_level */
+    int history;              /* seconds of per-second buckets kept */
+    int interval_ms;          /* live push interval */
+    char token[257];
+};
+
+void spy_config_defaults(struct spy_config *c);
+
+/* Set one setting by its key (the variable name without SPY_, lowercase:
+ * "rate", "ws_port", ...).  label is how the user wrote it ("SPY_RATE" or
+ * "rate") and appears in the error.  Returns 0, or -1 with err filled with
+ * one line naming the setting, the value and what is accepted. */
+int spy_config_set(struct spy_config *c, const char *key, const char *value,
+                   const char *label, char *err, size_t errlen);
+
+/* Apply every SPY_* variable the agent reads.  Stops at the first bad one. */
+int spy_config_from_env(struct spy_config *c, char *err, size_t errlen);
+
+/* The keys spy_config_set accepts, NULL-terminated. */
+extern const char *const spy_config_keys[];
+
+#endif

@@ -1,0 +1,355 @@
+/*
+ * sampler.c — the spy-sampler thread.
+ *
+ * It waits until the interpreter reports itself initialised, attaches the
+ * reader, then ticks at the configured rate against absolute deadlines (a
+ * late tick skips ahead and counts the missed ones, it never bursts).  One
+ * tick = one walk of every Python thread, a batched validation of cached
+ * code objects, then a few microseconds under the store lock to intern and
+ * count.  Between ticks it grows tables, rolls the per-second bucket and
+ * keeps its own CPU time within SPY_CPU_BUDGET by lowering the effective
+ * rate.  Nothing allocates inside a tick.
+ *
+ * It blocks every asynchronous signal (so the host's signals go to the
+ * host's threads) and none of the synchronous ones.
+ *
+ * Threads: this file is the sampler thread; it shares only spy_agent's
+ * atomics and the store (under its lock) with other threads.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "log.h"
+#include "memread.h"
+#include "symbols.h"
+
+#define NS 1000000000ULL
+
+static void block_async_signals(void)
+{
+    sigset_t set;
+    sigfillset(&set);
+    sigdelset(&set, SIGSEGV);
+    sigdelset(&set, SIGBUS);
+    sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* Sleep until an absolute CLOCK_MONOTONIC time, or until stop() wakes us.
+ * Returns true if we should stop. */
+static bool sleep_until(uint64_t deadline_ns)
+{
+    struct timespec ts = { (time_t)(deadline_ns / NS), (long)(deadline_ns % NS) };
+    pthread_mutex_lock(&spy_agent.wake_lock);
+    while (!atomic_load(&spy_agent.stop)) {
+        int rc = pthread_cond_timedwait(&spy_agent.wake, &spy_agent.wake_lock, &ts);
+        if (rc == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&spy_agent.wake_lock);
+    return atomic_load(&spy_agent.stop);
+}
+
+static uint64_t thread_cpu_ns(int32_t tid)
+{
+    if (tid <= 0)
+        return 0;
+    /* the per-thread CPU clock of a kernel tid (what pthread_getcpuclockid
+     * builds, without needing a pthread_t that may already be gone) */
+    clockid_t clk = (clockid_t)((~(unsigned)tid) << 3) | 6;
+    struct timespec ts;
+    if (clock_gettime(clk, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t self_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+struct sampler {
+    struct spy_raw_thread *raw;
+    uint64_t *cpu;
+    void *scratch;
+    struct spy_symbols sym;
+    uint32_t *stack;
+    char (*names)[64];
+    bool *name_ok;
+    uint64_t tick;
+};
+
+static bool ends_with(const char *s, uint32_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* Is the outermost frame threading's Thread._bootstrap (whose first local
+ * is the Thread object)? Reads interned strings only. */
+static bool started_by_threading(struct sampler *sm, const struct spy_raw_thread *t)
+{
+    if (t->depth == 0 || t->thread_obj == 0)
+        return false;
+    uint64_t idx = spy_counts_get(&sm->sym.by_code, t->frames[t->depth - 1].code);
+    if (idx == 0)
+        return false;
+    const struct spy_code_entry *e = &sm->sym.entries[idx - 1];
+    uint32_t nlen, flen;
+    const char *name = spy_intern_bytes(&spy_agent.store.strings, e->name, &nlen);
+    const char *file = spy_intern_bytes(&spy_agent.store.strings, e->file, &flen);
+    return ends_with(name, nlen, "_bootstrap") && ends_with(file, flen, "threading.py");
+}
+
+static void tick(struct sampler *sm, uint64_t now_ns)
+{
+    struct spy_agent *a = &spy_agent;
+    struct spy_walk_stats ws = { 0 };
+    const struct spy_reader *r = a->py.reader;
+    uint64_t t0 = spy_now_ns();
+    int n = r->walk(&a->py.ip, sm->raw, SPY_MAX_THREADS, &ws, sm->scratch);
+    atomic_fetch_add(&a->ticks, 1);
+    if (n < 0) {
+        atomic_fetch_add(&a->dropped, 1);
+        atomic_fetch_add(&a->torn, ws.torn);
+        return;
+    }
+    spy_symbols_validate(&sm->sym, sm->raw, n);
+    int64_t sec = (int64_t)(now_ns / NS);
+    for (int i = 0; i < n; i++) {
+        sm->cpu[i] = thread_cpu_ns(sm->raw[i].native_tid);
+        sm->name_ok[i] = false;
+    }
+
+    struct spy_store *s = &a->store;
+    uint64_t dropped = 0;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < n; i++) {
+        struct spy_raw_thread *t = &sm->raw[i];
+        int slot = spy_store_slot(s, t->native_tid, t->thread_id);
+        struct spy_thread_slot *sl = &s->slots[slot];
+        bool idle = false;
+        if (sm->cpu[i] && sl->cpu_known && now_ns > sl->last_wall_ns) {
+            uint64_t wall = now_ns - sl->last_wall_ns;
+            uint64_t cpu = sm->cpu[i] >= sl->last_cpu_ns ? sm->cpu[i] - sl->last_cpu_ns : 0;
+            idle = cpu * 2 < wall;      /* ran less than half the interval */
+        }
+        sl->cpu_known = sm->cpu[i] != 0;
+        sl->last_cpu_ns = sm->cpu[i];
+        sl->last_wall_ns = now_ns;
+        sl->idle = idle;
+        sl->gil = t->gil;
+        sl->last_seen_tick = sm->tick;
+        if (t->truncated && t->depth < SPY_MAX_DEPTH) {
+            dropped++;              /* a torn walk: never reported as data */
+            continue;
+        }
+        if (t->depth == 0)
+            continue;
+        uint32_t depth = 0;
+        bool bad = false;
+        for (int d = 0; d < t->depth; d++) {
+            uint32_t id = spy_symbols_frame(&sm->sym, s, &t->frames[d]);
+            if (id == SPY_INTERN_NONE) {
+                bad = true;
+                break;
+            }
+            sm->stack[depth++] = id;
+        }
+        if (bad) {
+            dropped++;
+            continue;
+        }
+        uint32_t stack = spy_store_stack(s, sm->stack, depth);
+        if (stack == SPY_INTERN_NONE) {
+            s->overflow++;
+            continue;
+        }
+        unsigned flags = (idle ? SPY_FLAG_IDLE : 0) | (t->gil ? SPY_FLAG_GIL : 0);
+        spy_store_count(s, slot, stack, flags, sec);
+        sl->samples++;
+    }
+    pthread_mutex_unlock(&s->lock);
+
+    /* Thread names: new threads, then once a second, outside the lock. */
+    for (int i = 0; i < n; i++) {
+        struct spy_raw_thread *t = &sm->raw[i];
+        int slot = spy_store_slot(s, t->native_tid, t->thread_id);   /* sampler-only writer */
+        struct spy_thread_slot *sl = &s->slots[slot];
+        if (sl->name_checked_sec == sec)
+            continue;
+        if (sl->name[0] != '\0' && sl->name_checked_sec >= 0 && sec - sl->name_checked_sec < 1)
+            continue;
+        if (t->thread_id == a->py.ip.main_thread) {
+            snprintf(sm->names[i], sizeof(sm->names[i]), "MainThread");
+            sm->name_ok[i] = true;
+        } else if (started_by_threading(sm, t)) {
+            sm->name_ok[i] = r->thread_name(&a->py.ip, t->thread_obj, sm->names[i], sizeof(sm->names[i])) == 0;
+        }
+        if (sm->name_ok[i]) {
+            pthread_mutex_lock(&s->lock);
+            memcpy(sl->name, sm->names[i], sizeof(sl->name));
+            pthread_mutex_unlock(&s->lock);
+        }
+        sl->name_checked_sec = sec;
+    }
+
+    atomic_store(&a->threads_seen, (uint64_t)n);
+    atomic_fetch_add(&a->torn, ws.torn);
+    atomic_fetch_add(&a->dropped, dropped);
+    uint64_t cost = spy_now_ns() - t0;
+    /* a moving window: halve both sums when it grows past the window */
+    if (atomic_load(&a->cost_n) >= SPY_COST_WINDOW) {
+        atomic_store(&a->cost_ns_sum, atomic_load(&a->cost_ns_sum) / 2);
+        atomic_store(&a->cost_n, atomic_load(&a->cost_n) / 2);
+    }
+    atomic_fetch_add(&a->cost_ns_sum, cost);
+    atomic_fetch_add(&a->cost_n, 1);
+}
+
+static int wait_for_interpreter(void)
+{
+    struct spy_agent *a = &spy_agent;
+    uint64_t start = spy_now_ns();
+    while (!a->py.is_initialized()) {
+        uint64_t waited = spy_now_ns() - start;
+        /* poll quickly at first (init takes ~10 ms), then lazily */
+        uint64_t step = waited < 5 * NS ? 2000000ULL : 100000000ULL;
+        if (sleep_until(spy_now_ns() + step))
+            return -1;
+    }
+    return 0;
+}
+
+static void sampler_free(struct sampler *sm)
+{
+    free(sm->raw);
+    free(sm->cpu);
+    free(sm->scratch);
+    free(sm->stack);
+    free(sm->names);
+    free(sm->name_ok);
+    spy_symbols_free(&sm->sym);
+}
+
+/* Adjust the effective rate so our CPU time stays within the budget. */
+static void apply_budget(uint64_t cpu_used_ns, uint64_t wall_ns, uint64_t ticks)
+{
+    struct spy_agent *a = &spy_agent;
+    int rate = a->cfg.rate;
+    int eff = atomic_load(&a->effective_rate);
+    if (a->cfg.cpu_budget <= 0.0 || ticks == 0 || wall_ns == 0) {
+        atomic_store(&a->effective_rate, rate);
+        return;
+    }
+    double allowed = a->cfg.cpu_budget / 100.0;             /* CPU seconds per second */
+    double per_tick = (double)cpu_used_ns / (double)ticks;  /* ns */
+    double affordable = allowed * 1e9 / (per_tick > 1 ? per_tick : 1);
+    int target = affordable * 0.9 >= rate ? rate : (int)(affordable * 0.9);
+    if (target < 1)
+        target = 1;
+    /* come down at once, go back up gently */
+    if (target < eff)
+        eff = target;
+    else if (target > eff)
+        eff = eff + (target - eff + 1) / 2;
+    if (eff != atomic_load(&a->effective_rate) && eff < rate)
+        spy_log(SPY_LOG_DEBUG, "sampling at %d Hz instead of %d Hz to stay within SPY_CPU_BUDGET=%g%%", eff, rate,
+                a->cfg.cpu_budget);
+    atomic_store(&a->effective_rate, eff);
+}
+
+void *spy_sampler_main(void *arg)
+{
+    (void)arg;
+    struct spy_agent *a = &spy_agent;
+    struct sampler sm;
+    memset(&sm, 0, sizeof(sm));
+    block_async_signals();
+    pthread_setname_np(pthread_self(), "spy-sampler");
+
+    if (wait_for_interpreter() != 0)
+        return NULL;
+    a->py.ip.pthread_tid_offset = spy_pthread_tid_offset();
+    int attached = -1;
+    for (int i = 0; i < 100 && attached != 0; i++) {
+        attached = a->py.reader->attach(&a->py.ip);
+        if (attached != 0 && sleep_until(spy_now_ns() + 10000000ULL))
+            return NULL;
+    }
+    if (attached != 0) {
+        spy_log(SPY_LOG_ERROR, "Python %s: the interpreter's memory layout is not the one this reader was built for; "
+                "the agent is off", a->py.version);
+        return NULL;
+    }
+    atomic_store(&a->attached, true);
+    sm.raw = calloc(SPY_MAX_THREADS, sizeof(*sm.raw));
+    sm.cpu = calloc(SPY_MAX_THREADS, sizeof(*sm.cpu));
+    sm.scratch = malloc(SPY_WALK_SCRATCH);
+    sm.stack = calloc(SPY_MAX_DEPTH, sizeof(*sm.stack));
+    sm.names = calloc(SPY_MAX_THREADS, sizeof(*sm.names));
+    sm.name_ok = calloc(SPY_MAX_THREADS, sizeof(*sm.name_ok));
+    if (!sm.raw || !sm.cpu || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
+        || spy_symbols_init(&sm.sym, a->py.reader, &a->py.ip) != 0) {
+        spy_log(SPY_LOG_ERROR, "out of memory starting the sampler; the agent is off");
+        sampler_free(&sm);
+        return NULL;
+    }
+
+    if (a->fork_thread != 0) {
+        /* a fork child: let CPython drop the parent's threads first */
+        uint64_t until = spy_now_ns() + 200000000ULL;
+        while (spy_now_ns() < until) {
+            struct spy_walk_stats ws = { 0 };
+            int n = a->py.reader->walk(&a->py.ip, sm.raw, SPY_MAX_THREADS, &ws, sm.scratch);
+            if (n == 1 && sm.raw[0].thread_id == a->fork_thread)
+                break;
+            if (sleep_until(spy_now_ns() + 1000000ULL))
+                break;
+        }
+        a->fork_thread = 0;
+    }
+
+    uint64_t deadline = spy_now_ns();
+    uint64_t window_start = deadline, window_cpu = self_cpu_ns(), window_ticks = 0;
+    for (;;) {
+        int eff = atomic_load(&a->effective_rate);
+        uint64_t interval = NS / (uint64_t)(eff > 0 ? eff : 1);
+        deadline += interval;
+        if (sleep_until(deadline))
+            break;
+        uint64_t now = spy_now_ns();
+        if (now > deadline + interval) {
+            uint64_t behind = (now - deadline) / interval;
+            atomic_fetch_add(&a->missed, behind);
+            deadline += behind * interval;
+        }
+        sm.tick++;
+        tick(&sm, now);
+        window_ticks++;
+        spy_store_maintain(&a->store, (int64_t)(spy_now_ns() / NS));
+        spy_symbols_maintain(&sm.sym);
+
+        uint64_t after = spy_now_ns();
+        if (after - window_start >= NS / 2) {
+            uint64_t cpu = self_cpu_ns();
+            atomic_fetch_add(&a->cpu_ns, cpu - window_cpu);
+            apply_budget(cpu - window_cpu, after - window_start, window_ticks);
+            window_start = after;
+            window_cpu = cpu;
+            window_ticks = 0;
+        }
+    }
+    atomic_fetch_add(&a->cpu_ns, self_cpu_ns() - window_cpu);
+    sampler_free(&sm);
+    return NULL;
+}

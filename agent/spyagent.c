@@ -1,0 +1,225 @@
+/*
+ * spyagent.c — the agent's lifecycle (off -> running -> stopping -> off)
+ * and the C API behind include/spyagent.h, which the Python module and the
+ * WebSocket server both call.
+ *
+ * Threads: spy_start/spy_stop from the constructor, the destructor, fork
+ * handlers or any host thread calling spyagent.start()/stop(), serialised by
+ * spy_agent.life.  spy_top/spy_dump/spy_get_status from any thread: they
+ * read the store under its lock, or walk the interpreter with their own
+ * buffers, and never take the GIL.
+ */
+#include "spyagent.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+#include "memread.h"
+
+struct spy_agent spy_agent = {
+    .life = PTHREAD_MUTEX_INITIALIZER,
+    .wake_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
+
+static void init_cond(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&spy_agent.wake, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+uint64_t spy_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Start the sampler thread with every asynchronous signal blocked from its
+ * first instruction. Holding `life`. */
+int spy_agent_spawn_sampler(void)
+{
+    struct spy_agent *a = &spy_agent;
+    sigset_t all, old;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    atomic_store(&a->stop, false);
+    int rc = pthread_create(&a->sampler, NULL, spy_sampler_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    a->sampler_joinable = rc == 0;
+    return rc == 0 ? 0 : -1;
+}
+
+int spy_start(const char *const *keys, const char *const *values, int n, char *err, size_t errlen)
+{
+    struct spy_agent *a = &spy_agent;
+    struct spy_config cfg;
+    int rc = -1;
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&a->life);
+    if (a->state == SPY_RUNNING) {
+        rc = 0;
+        goto out;
+    }
+    spy_config_defaults(&cfg);
+    if (spy_config_from_env(&cfg, err, errlen) != 0)
+        goto out;
+    for (int i = 0; i < n; i++)
+        if (spy_config_set(&cfg, keys[i], values[i], keys[i], err, errlen) != 0)
+            goto out;
+    if (!cfg.enabled) {
+        snprintf(err, errlen, "the agent is disabled (enabled=0)");
+        rc = -2;
+        goto out;
+    }
+    spy_log_set_level((enum spy_log_level)cfg.log_level);
+    if (!a->python_found) {
+        if (!spy_python_find(&a->py)) {
+            snprintf(err, errlen, "this process is not a Python interpreter");
+            rc = -3;
+            goto out;
+        }
+        if (spy_python_select_reader(&a->py, err, errlen) != 0)
+            goto out;
+        a->python_found = true;
+    }
+    if (spy_memread_init() != 0) {
+        snprintf(err, errlen, "cannot read this process's memory (process_vm_readv and pipe both failed); the agent is off");
+        goto out;
+    }
+    if (!a->store_ready) {
+        if (spy_store_init(&a->store, cfg.history) != 0) {
+            snprintf(err, errlen, "out of memory for the stack store; the agent is off");
+            goto out;
+        }
+        a->store_ready = true;
+    }
+    a->cfg = cfg;
+    atomic_store(&a->effective_rate, cfg.rate);
+    a->started_ns = spy_now_ns();
+    if (spy_agent_spawn_sampler() != 0) {
+        snprintf(err, errlen, "cannot start the sampler thread; the agent is off");
+        goto out;
+    }
+    a->state = SPY_RUNNING;
+    rc = 1;
+out:
+    pthread_mutex_unlock(&a->life);
+    return rc;
+}
+
+void spy_stop(void)
+{
+    struct spy_agent *a = &spy_agent;
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&a->life);
+    if (a->state == SPY_RUNNING) {
+        a->state = SPY_STOPPING;
+        pthread_mutex_lock(&a->wake_lock);
+        atomic_store(&a->stop, true);
+        pthread_cond_broadcast(&a->wake);
+        pthread_mutex_unlock(&a->wake_lock);
+        if (a->sampler_joinable && !pthread_equal(a->sampler, pthread_self()))
+            pthread_join(a->sampler, NULL);
+        a->sampler_joinable = false;
+    }
+    a->state = SPY_OFF;
+    pthread_mutex_unlock(&a->life);
+}
+
+bool spy_running(void)
+{
+    return spy_agent.state == SPY_RUNNING;
+}
+
+void spy_reset(void)
+{
+    if (spy_agent.store_ready)
+        spy_store_reset(&spy_agent.store);
+}
+
+void spy_get_status(struct spy_status *st)
+{
+    struct spy_agent *a = &spy_agent;
+    memset(st, 0, sizeof(*st));
+    snprintf(st->version, sizeof(st->version), "%s", SPY_VERSION);
+    st->pid = (int)getpid();
+    snprintf(st->python_version, sizeof(st->python_version), "%.31s", a->py.version);
+    st->running = a->state == SPY_RUNNING;
+    st->rate = a->cfg.rate;
+    st->effective_rate = atomic_load(&a->effective_rate);
+    st->cpu_budget = a->cfg.cpu_budget;
+    st->samples = atomic_load(&a->ticks);
+    st->dropped = atomic_load(&a->dropped);
+    st->torn_reads = atomic_load(&a->torn);
+    st->missed_ticks = atomic_load(&a->missed);
+    st->uptime = a->started_ns ? (double)(spy_now_ns() - a->started_ns) / 1e9 : 0.0;
+    st->sampler_cpu_seconds = (double)atomic_load(&a->cpu_ns) / 1e9;
+    uint64_t cn = atomic_load(&a->cost_n);
+    st->sample_cost_us = cn ? (double)atomic_load(&a->cost_ns_sum) / (double)cn / 1000.0 : 0.0;
+    st->threads = (int)atomic_load(&a->threads_seen);
+    st->read_method = spy_memread_method();
+    st->history = a->cfg.history;
+    if (a->store_ready) {
+        pthread_mutex_lock(&a->store.lock);
+        st->overflow = a->store.overflow;
+        pthread_mutex_unlock(&a->store.lock);
+    }
+}
+
+int spy_top(int limit, int window, bool idle, int tid, struct spy_top_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!spy_agent.store_ready)
+        return 0;
+    struct spy_top_query q = { .limit = limit, .window = window, .idle = idle, .tid = tid };
+    struct spy_top t;
+    if (spy_store_top(&spy_agent.store, &q, (int64_t)(spy_now_ns() / 1000000000ULL), &t) != 0)
+        return -1;
+    out->rows = calloc((size_t)(t.nrows ? t.nrows : 1), sizeof(*out->rows));
+    if (!out->rows) {
+        spy_top_free(&t);
+        return -1;
+    }
+    for (int i = 0; i < t.nrows; i++) {
+        struct spy_top_entry *e = &out->rows[i];
+        e->function = t.rows[i].function;
+        e->file = t.rows[i].file;
+        t.rows[i].function = t.rows[i].file = NULL;
+        e->line = t.rows[i].line;
+        e->own = t.rows[i].own;
+        e->total = t.rows[i].total;
+        e->own_pct = t.samples ? 100.0 * (double)e->own / (double)t.samples : 0.0;
+        e->total_pct = t.samples ? 100.0 * (double)e->total / (double)t.samples : 0.0;
+    }
+    out->nrows = t.nrows;
+    out->samples = t.samples;
+    out->idle_samples = t.idle_samples;
+    out->window = window;
+    spy_top_free(&t);
+    return 0;
+}
+
+void spy_top_result_free(struct spy_top_result *r)
+{
+    for (int i = 0; i < r->nrows; i++) {
+        free(r->rows[i].function);
+        free(r->rows[i].file);
+    }
+    free(r->rows);
+    memset(r, 0, sizeof(*r));
+}

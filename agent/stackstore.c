@@ -1,0 +1,330 @@
+/*
+ * stackstore.c — everything the sampler saw, in a form every output is
+ * derived from.
+ *
+ * Names, paths, functions (name, file, first line), frames (function, line)
+ * and stacks (frame ids, innermost first) are interned to dense ids in
+ * append-only tables.  Counts are kept per (thread slot, flags, stack) three
+ * ways: since start, for the second in progress, and for each of the last
+ * `history` seconds in a ring, so live top can cover any recent window and
+ * a recording can be cut from the past.
+ *
+ * Threads: the sampler writes under `lock` for a few microseconds per tick;
+ * readers copy counts under `lock` and do their arithmetic outside it.
+ * Interned entries never move, so an id read under the lock stays valid.
+ * Memory is bounded by the reservation sizes; what does not fit is counted
+ * in `overflow`.
+ */
+#include "stackstore.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STRINGS_ARENA (64u << 20)
+#define STACKS_ARENA (256u << 20)
+#define MAX_ENTRIES (1u << 22)
+
+int spy_store_init(struct spy_store *s, int history)
+{
+    memset(s, 0, sizeof(*s));
+    if (pthread_mutex_init(&s->lock, NULL) != 0)
+        return -1;
+    s->history = history;
+    s->current_second = -1;
+    if (spy_intern_init(&s->strings, STRINGS_ARENA, MAX_ENTRIES) != 0
+        || spy_intern_init(&s->funcs, (size_t)MAX_ENTRIES * sizeof(struct spy_func_key), MAX_ENTRIES) != 0
+        || spy_intern_init(&s->frames, (size_t)MAX_ENTRIES * sizeof(struct spy_frame_key), MAX_ENTRIES) != 0
+        || spy_intern_init(&s->stacks, STACKS_ARENA, MAX_ENTRIES) != 0
+        || spy_counts_init(&s->totals, 4096) != 0
+        || spy_counts_init(&s->current, 1024) != 0)
+        goto fail;
+    s->ring = calloc((size_t)history, sizeof(struct spy_bucket));
+    if (!s->ring)
+        goto fail;
+    for (int i = 0; i < history; i++)
+        s->ring[i].second = -1;
+    return 0;
+fail:
+    spy_store_free(s);
+    return -1;
+}
+
+void spy_store_free(struct spy_store *s)
+{
+    spy_intern_free(&s->strings);
+    spy_intern_free(&s->funcs);
+    spy_intern_free(&s->frames);
+    spy_intern_free(&s->stacks);
+    spy_counts_free(&s->totals);
+    spy_counts_free(&s->current);
+    if (s->ring) {
+        for (int i = 0; i < s->history; i++)
+            free(s->ring[i].items);
+        free(s->ring);
+        s->ring = NULL;
+    }
+    pthread_mutex_destroy(&s->lock);
+}
+
+uint32_t spy_store_frame(struct spy_store *s, const char *name, const char *file, int firstlineno, int line)
+{
+    struct spy_func_key fk;
+    memset(&fk, 0, sizeof(fk));
+    fk.name = spy_intern_add(&s->strings, name, (uint32_t)strlen(name));
+    fk.file = spy_intern_add(&s->strings, file, (uint32_t)strlen(file));
+    fk.firstlineno = firstlineno;
+    if (fk.name == SPY_INTERN_NONE || fk.file == SPY_INTERN_NONE)
+        return SPY_INTERN_NONE;
+    struct spy_frame_key k;
+    memset(&k, 0, sizeof(k));
+    k.func = spy_intern_add(&s->funcs, &fk, sizeof(fk));
+    k.line = line;
+    if (k.func == SPY_INTERN_NONE)
+        return SPY_INTERN_NONE;
+    return spy_intern_add(&s->frames, &k, sizeof(k));
+}
+
+uint32_t spy_store_stack(struct spy_store *s, const uint32_t *frames, uint32_t depth)
+{
+    return spy_intern_add(&s->stacks, frames, depth * (uint32_t)sizeof(uint32_t));
+}
+
+int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id)
+{
+    for (int i = 0; i < s->nslots; i++)
+        if (s->slots[i].tid == tid && s->slots[i].thread_id == thread_id)
+            return i;
+    if (s->nslots >= SPY_MAX_SLOTS)
+        return SPY_MAX_SLOTS - 1;      /* the last slot takes every extra thread */
+    int i = s->nslots++;
+    memset(&s->slots[i], 0, sizeof(s->slots[i]));
+    s->slots[i].tid = tid;
+    s->slots[i].thread_id = thread_id;
+    s->slots[i].name_checked_sec = -1;
+    return i;
+}
+
+void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned flags, int64_t now_sec)
+{
+    (void)now_sec;
+    uint64_t key = spy_store_key(slot, flags, stack);
+    if (spy_counts_add(&s->current, key, 1) != 0 || spy_counts_add(&s->totals, key, 1) != 0) {
+        s->overflow++;
+        return;
+    }
+    s->recorded++;
+}
+
+/* Move the finished second into the ring (holding the lock). */
+static void roll(struct spy_store *s, int64_t now_sec)
+{
+    if (s->current_second >= 0 && s->current.used > 0) {
+        struct spy_bucket *b = &s->ring[s->current_second % s->history];
+        struct spy_count *items = malloc((size_t)s->current.used * sizeof(*items));
+        free(b->items);
+        b->items = NULL;
+        b->n = 0;
+        b->second = -1;
+        if (items) {
+            uint32_t n = 0;
+            SPY_COUNTS_FOREACH(&s->current, it)
+                items[n++] = *it;
+            b->items = items;
+            b->n = n;
+            b->second = s->current_second;
+        }
+    }
+    spy_counts_clear(&s->current);
+    s->current_second = now_sec;
+}
+
+void spy_store_maintain(struct spy_store *s, int64_t now_sec)
+{
+    pthread_mutex_lock(&s->lock);
+    if (now_sec != s->current_second)
+        roll(s, now_sec);
+    spy_intern_maintain(&s->strings);
+    spy_intern_maintain(&s->funcs);
+    spy_intern_maintain(&s->frames);
+    spy_intern_maintain(&s->stacks);
+    spy_counts_maintain(&s->totals);
+    spy_counts_maintain(&s->current);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void spy_store_reset(struct spy_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    spy_counts_clear(&s->totals);
+    spy_counts_clear(&s->current);
+    for (int i = 0; i < s->history; i++) {
+        free(s->ring[i].items);
+        s->ring[i].items = NULL;
+        s->ring[i].n = 0;
+        s->ring[i].second = -1;
+    }
+    s->recorded = 0;
+    s->overflow = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- top -------------------------------------------------------------- */
+
+struct func_stat {
+    uint64_t own, total;
+    uint64_t stamp;
+};
+
+static int cmp_rows(const void *a, const void *b)
+{
+    const struct spy_top_row *x = a, *y = b;
+    if (x->own != y->own)
+        return x->own < y->own ? 1 : -1;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    return strcmp(x->function, y->function);
+}
+
+/* Copy the counts a query covers (holding the lock). */
+static struct spy_count *collect(struct spy_store *s, int window, int64_t now_sec, size_t *n_out)
+{
+    size_t n = 0;
+    if (window <= 0) {
+        n = s->totals.used;
+    } else {
+        n = s->current.used;
+        for (int i = 0; i < s->history; i++)
+            if (s->ring[i].second >= 0 && s->ring[i].second > now_sec - window)
+                n += s->ring[i].n;
+    }
+    struct spy_count *items = malloc((n ? n : 1) * sizeof(*items));
+    if (!items)
+        return NULL;
+    size_t k = 0;
+    if (window <= 0) {
+        SPY_COUNTS_FOREACH(&s->totals, it)
+            items[k++] = *it;
+    } else {
+        SPY_COUNTS_FOREACH(&s->current, it)
+            items[k++] = *it;
+        for (int i = 0; i < s->history; i++)
+            if (s->ring[i].second >= 0 && s->ring[i].second > now_sec - window) {
+                memcpy(items + k, s->ring[i].items, s->ring[i].n * sizeof(*items));
+                k += s->ring[i].n;
+            }
+    }
+    *n_out = k;
+    return items;
+}
+
+static char *dup_interned(const struct spy_intern *t, uint32_t id)
+{
+    uint32_t len;
+    const char *p = spy_intern_bytes(t, id, &len);
+    char *out = malloc(len + 1);
+    if (out) {
+        memcpy(out, p, len);
+        out[len] = '\0';
+    }
+    return out;
+}
+
+int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t now_sec, struct spy_top *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->window = q->window;
+    size_t n = 0;
+    int32_t slot_tid[SPY_MAX_SLOTS];
+    pthread_mutex_lock(&s->lock);
+    struct spy_count *items = collect(s, q->window, now_sec, &n);
+    uint32_t nfuncs = s->funcs.count;
+    int nslots = s->nslots;
+    for (int i = 0; i < nslots; i++)
+        slot_tid[i] = s->slots[i].tid;
+    pthread_mutex_unlock(&s->lock);
+    if (!items)
+        return -1;
+
+    struct func_stat *fs = calloc(nfuncs ? nfuncs : 1, sizeof(*fs));
+    if (!fs) {
+        free(items);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key = items[i].key, c = items[i].count;
+        int slot = spy_key_slot(key);
+        if (q->tid != 0 && (slot < 0 || slot >= nslots || slot_tid[slot] != q->tid))
+            continue;
+        if (spy_key_flags(key) & SPY_FLAG_IDLE) {
+            out->idle_samples += c;
+            if (!q->idle)
+                continue;
+        }
+        out->samples += c;
+        uint32_t len;
+        const uint32_t *frames = spy_intern_bytes(&s->stacks, spy_key_stack(key), &len);
+        uint32_t depth = len / (uint32_t)sizeof(uint32_t);
+        for (uint32_t d = 0; d < depth; d++) {
+            uint32_t flen;
+            const struct spy_frame_key *fk = spy_intern_bytes(&s->frames, frames[d], &flen);
+            uint32_t f = fk->func;
+            if (f >= nfuncs)
+                continue;
+            if (d == 0)
+                fs[f].own += c;
+            if (fs[f].stamp != i + 1) {     /* count recursion once per stack */
+                fs[f].stamp = i + 1;
+                fs[f].total += c;
+            }
+        }
+    }
+    free(items);
+
+    uint32_t used = 0;
+    for (uint32_t f = 0; f < nfuncs; f++)
+        if (fs[f].total)
+            used++;
+    struct spy_top_row *rows = calloc(used ? used : 1, sizeof(*rows));
+    if (!rows) {
+        free(fs);
+        return -1;
+    }
+    uint32_t k = 0;
+    for (uint32_t f = 0; f < nfuncs; f++) {
+        if (!fs[f].total)
+            continue;
+        uint32_t len;
+        const struct spy_func_key *fk = spy_intern_bytes(&s->funcs, f, &len);
+        rows[k].function = dup_interned(&s->strings, fk->name);
+        rows[k].file = dup_interned(&s->strings, fk->file);
+        rows[k].line = fk->firstlineno;
+        rows[k].own = fs[f].own;
+        rows[k].total = fs[f].total;
+        if (!rows[k].function || !rows[k].file) {
+            free(rows[k].function);
+            free(rows[k].file);
+            continue;
+        }
+        k++;
+    }
+    free(fs);
+    qsort(rows, k, sizeof(*rows), cmp_rows);
+    int limit = q->limit > 0 && (uint32_t)q->limit < k ? q->limit : (int)k;
+    for (uint32_t i = (uint32_t)limit; i < k; i++) {
+        free(rows[i].function);
+        free(rows[i].file);
+    }
+    out->rows = rows;
+    out->nrows = limit;
+    return 0;
+}
+
+void spy_top_free(struct spy_top *t)
+{
+    for (int i = 0; i < t->nrows; i++) {
+        free(t->rows[i].function);
+        free(t->rows[i].file);
+    }
+    free(t->rows);
+    memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,99 @@
+/* stackstore.h — interned frames and stacks, counts per thread in time buckets. */
+#ifndef SPY_STACKSTORE_H
+#define SPY_STACKSTORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "counts.h"
+#include "intern.h"
+
+#define SPY_MAX_SLOTS 1024
+#define SPY_FLAG_IDLE 1u
+#define SPY_FLAG_GIL 2u
+
+struct spy_func_key { uint32_t name, file; int32_t firstlineno; };
+struct spy_frame_key { uint32_t func; int32_t line; };
+
+struct spy_thread_slot {
+    int32_t tid;               /* kernel tid, 0 if unknown */
+    uint64_t thread_id;        /* pthread id */
+    char name[64];             /* "" if unknown */
+    /* sampler-only state */
+    uint64_t last_cpu_ns, last_wall_ns;
+    bool cpu_known;
+    bool idle, gil;
+    int64_t name_checked_sec;
+    uint64_t samples;
+    uint64_t last_seen_tick;
+};
+
+struct spy_bucket {
+    int64_t second;            /* monotonic second it covers; -1 = empty */
+    uint32_t n;
+    struct spy_count *items;
+};
+
+struct spy_store {
+    pthread_mutex_t lock;
+    struct spy_intern strings, funcs, frames, stacks;
+    struct spy_thread_slot slots[SPY_MAX_SLOTS];
+    int nslots;
+    struct spy_counts totals;       /* since start or reset */
+    struct spy_counts current;      /* the second in progress */
+    int64_t current_second;
+    struct spy_bucket *ring;
+    int history;
+    uint64_t recorded;              /* thread samples counted */
+    uint64_t overflow;              /* thread samples lost to full tables */
+};
+
+int spy_store_init(struct spy_store *s, int history);
+void spy_store_free(struct spy_store *s);
+
+/* Sampler side: the caller holds s->lock around these. */
+uint32_t spy_store_frame(struct spy_store *s, const char *name, const char *file, int firstlineno, int line);
+uint32_t spy_store_stack(struct spy_store *s, const uint32_t *frames, uint32_t depth);
+int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id);
+void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned flags, int64_t now_sec);
+/* Roll the bucket, grow tables.  Takes the lock itself; call between ticks. */
+void spy_store_maintain(struct spy_store *s, int64_t now_sec);
+/* Forget all counts (keeps interned names).  Takes the lock. */
+void spy_store_reset(struct spy_store *s);
+
+/* Reader side. */
+struct spy_top_row {
+    char *function, *file;
+    int line;
+    uint64_t own, total;
+};
+
+struct spy_top_query {
+    int limit;
+    int window;            /* seconds; 0 = since start */
+    bool idle;             /* count idle samples too */
+    int32_t tid;           /* 0 = all threads */
+};
+
+struct spy_top {
+    struct spy_top_row *rows;
+    int nrows;
+    uint64_t samples;      /* samples the percentages are of */
+    uint64_t idle_samples;
+    int window;
+};
+
+int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t now_sec, struct spy_top *out);
+void spy_top_free(struct spy_top *t);
+
+/* Decoders for one (slot, flags, stack) key; exposed for writers and tests. */
+static inline uint64_t spy_store_key(int slot, unsigned flags, uint32_t stack)
+{
+    return (((uint64_t)(slot + 1)) << 40) | ((uint64_t)(flags & 0xff) << 32) | stack;
+}
+static inline int spy_key_slot(uint64_t k) { return (int)(k >> 40) - 1; }
+static inline unsigned spy_key_flags(uint64_t k) { return (unsigned)(k >> 32) & 0xff; }
+static inline uint32_t spy_key_stack(uint64_t k) { return (uint32_t)k; }
+
+#endif

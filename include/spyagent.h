@@ -1,0 +1,90 @@
+/*
+ * spyagent.h — the public C interface of libspyagent.so.
+ *
+ * Most users never call these: LD_PRELOAD=libspyagent.so starts the agent
+ * from the environment, and Python code uses `import spyagent`.  These are
+ * the same entry points, for C hosts and for our own tools.  Strings
+ * returned through the structs are owned by the struct and released by the
+ * matching *_free function.
+ */
+#ifndef SPYAGENT_H
+#define SPYAGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPY_VERSION "0.1.0"
+
+#define SPY_API __attribute__((visibility("default")))
+
+/* Start the agent with the SPY_* environment and then the given key=value
+ * overrides (keys as in spyagent.start(): "rate", "cpu_budget", ...).
+ * Returns 1 if it started, 0 if it was already running, -1 on error with
+ * one line in err naming the setting, the value and what is accepted. */
+SPY_API int spy_start(const char *const *keys, const char *const *values, int n, char *err, size_t errlen);
+SPY_API void spy_stop(void);
+SPY_API bool spy_running(void);
+
+struct spy_status {
+    char version[16];
+    int pid;
+    char python_version[32];
+    bool running;
+    int rate, effective_rate;
+    double cpu_budget;
+    uint64_t samples, dropped, torn_reads, missed_ticks, overflow;
+    double uptime, sampler_cpu_seconds, sample_cost_us;
+    int threads;
+    const char *read_method;
+    int history;
+};
+SPY_API void spy_get_status(struct spy_status *st);
+
+struct spy_top_entry {
+    char *function, *file;
+    int line;
+    uint64_t own, total;
+    double own_pct, total_pct;
+};
+struct spy_top_result {
+    struct spy_top_entry *rows;
+    int nrows;
+    uint64_t samples, idle_samples;
+    int window;
+};
+/* window: seconds, 0 = since start; tid: kernel tid, 0 = every thread. */
+SPY_API int spy_top(int limit, int window, bool idle, int tid, struct spy_top_result *out);
+SPY_API void spy_top_result_free(struct spy_top_result *r);
+
+struct spy_dump_frame {
+    char *function, *file;
+    int line;
+};
+struct spy_dump_thread {
+    int tid;
+    uint64_t thread_id;
+    char *name;                 /* NULL if unknown */
+    bool gil, idle;
+    bool truncated;
+    int nframes;
+    struct spy_dump_frame *frames;  /* innermost first */
+};
+struct spy_dump_result {
+    int nthreads;
+    struct spy_dump_thread *threads;
+};
+SPY_API int spy_dump(struct spy_dump_result *out);
+SPY_API void spy_dump_result_free(struct spy_dump_result *r);
+
+/* Forget what was counted so far (names stay cached). */
+SPY_API void spy_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,65 @@
+/* Configuration: defaults, every setting's accepted range, and error
+ * messages that name the variable, the value and what is accepted. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "config.h"
+
+static int set(struct spy_config *c, const char *key, const char *value, char *err)
+{
+    return spy_config_set(c, key, value, key, err, 256);
+}
+
+int main(void)
+{
+    struct spy_config c;
+    char err[256];
+    spy_config_defaults(&c);
+    CHECK(c.enabled && c.rate == 100 && c.ws_port == SPY_DEFAULT_WS_PORT);
+    CHECK(strcmp(c.ws_host, "127.0.0.1") == 0);
+    CHECK(c.cpu_budget == 1.0 && c.history == 300 && c.interval_ms == 1000);
+
+    CHECK(set(&c, "rate", "250", err) == 0 && c.rate == 250);
+    CHECK(set(&c, "rate", " 7 ", err) == 0 && c.rate == 7);
+    CHECK(set(&c, "rate", "fast", err) == -1);
+    CHECK(strstr(err, "rate='fast'") && strstr(err, "1 to 10000"));
+    CHECK(set(&c, "rate", "0", err) == -1);
+    CHECK(set(&c, "rate", "10001", err) == -1);
+    CHECK(set(&c, "rate", "12abc", err) == -1);
+    CHECK(set(&c, "rate", "", err) == -1);
+    CHECK(c.rate == 7);                        /* a bad value changes nothing */
+
+    CHECK(set(&c, "enabled", "off", err) == 0 && !c.enabled);
+    CHECK(set(&c, "enabled", "TRUE", err) == 0 && c.enabled);
+    CHECK(set(&c, "enabled", "maybe", err) == -1 && strstr(err, "maybe"));
+    CHECK(set(&c, "cpu_budget", "0", err) == 0 && c.cpu_budget == 0.0);
+    CHECK(set(&c, "cpu_budget", "2.5", err) == 0 && c.cpu_budget == 2.5);
+    CHECK(set(&c, "cpu_budget", "-1", err) == -1);
+    CHECK(set(&c, "cpu_budget", "nan", err) == -1);
+    CHECK(set(&c, "log", "debug", err) == 0);
+    CHECK(set(&c, "log", "loud", err) == -1 && strstr(err, "quiet, info or debug"));
+    CHECK(set(&c, "ws_port", "65536", err) == -1);
+    CHECK(set(&c, "ws_port", "9000", err) == 0 && c.ws_port == 9000);
+    CHECK(set(&c, "ws_host", "0.0.0.0", err) == 0);
+    CHECK(set(&c, "ws_host", "bad host", err) == -1);
+    CHECK(set(&c, "history", "5", err) == -1);
+    CHECK(set(&c, "token", "short", err) == -1 && !strstr(err, "short"));   /* secrets are not echoed */
+    CHECK(set(&c, "nonsense", "1", err) == -1 && strstr(err, "unknown setting"));
+
+    /* control characters are escaped in messages */
+    CHECK(set(&c, "rate", "a\nb", err) == -1 && !strchr(err, '\n'));
+
+    /* the environment: SPY_RATE read, SPY_PORT (the app's port) ignored */
+    spy_config_defaults(&c);
+    setenv("SPY_RATE", "333", 1);
+    setenv("SPY_PORT", "8000", 1);
+    CHECK(spy_config_from_env(&c, err, sizeof(err)) == 0 && c.rate == 333 && c.ws_port == SPY_DEFAULT_WS_PORT);
+    setenv("SPY_RATE", "fast", 1);
+    CHECK(spy_config_from_env(&c, err, sizeof(err)) == -1 && strstr(err, "SPY_RATE='fast'"));
+    unsetenv("SPY_RATE");
+    setenv("SPY_CPU_BUDGET", "x", 1);
+    CHECK(spy_config_from_env(&c, err, sizeof(err)) == -1 && strstr(err, "SPY_CPU_BUDGET"));
+    unsetenv("SPY_CPU_BUDGET");
+    return check_report();
+}
