@@ -70,6 +70,8 @@ static struct {
     void (*err_set)(PyObj *, const char *);
     const char *(*as_utf8)(PyObj *);
     PyObj *(*str)(PyObj *);
+    void *(*save_thread)(void);
+    void (*restore_thread)(void *);
     void (*incref)(PyObj *);
     void (*decref)(PyObj *);
     PyObj *none;
@@ -103,6 +105,8 @@ static int resolve_api(void)
     SYM(err_set, "PyErr_SetString");
     SYM(as_utf8, "PyUnicode_AsUTF8");
     SYM(str, "PyObject_Str");
+    SYM(save_thread, "PyEval_SaveThread");
+    SYM(restore_thread, "PyEval_RestoreThread");
     SYM(incref, "Py_IncRef");
     SYM(decref, "Py_DecRef");
     SYM(none, "_Py_NoneStruct");
@@ -257,7 +261,11 @@ static PyObj *m_top(PyObj *self, PyObj *args, PyObj *kwargs)
         return NULL;
     }
     struct spy_top_result r;
-    if (spy_top((int)limit, (int)window, idle != 0, tid, &r) != 0) {
+    /* the other threads keep running while we count */
+    void *ts = py.save_thread();
+    int rc = spy_top((int)limit, (int)window, idle != 0, tid, &r);
+    py.restore_thread(ts);
+    if (rc != 0) {
         py.err_set(*py.runtime_error, "spyagent: out of memory computing top");
         return NULL;
     }
@@ -311,7 +319,10 @@ static PyObj *m_dump(PyObj *self, PyObj *unused)
     (void)self;
     (void)unused;
     struct spy_dump_result r;
-    if (spy_dump(&r) != 0) {
+    void *ts = py.save_thread();
+    int rc = spy_dump(&r);
+    py.restore_thread(ts);
+    if (rc != 0) {
         py.err_set(*py.runtime_error, "spyagent: could not walk the interpreter's threads");
         return NULL;
     }

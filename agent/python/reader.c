@@ -302,21 +302,19 @@ static int line_for(const uint8_t *t, size_t len, int firstlineno, int32_t offse
 #define THREADS_HEAD_FIELD tstate_head
 #endif
 
-static int gil_state(const struct spy_interp *ip, uint64_t *holder, int *locked)
+/* Holder and lock state from a copy of the GIL's struct. */
+static void gil_from(const struct _gil_runtime_state *g, uint64_t *holder, int *locked)
 {
-    struct _gil_runtime_state g;
-    if (ip->gil == 0 || rd(&g, ip->gil, sizeof(g)) != 0)
-        return -1;
 #if PY_MINOR_VERSION >= 13
-    *holder = (uint64_t)(uintptr_t)g.last_holder;
-    *locked = g.locked;
+    *holder = (uint64_t)(uintptr_t)g->last_holder;
+    *locked = g->locked;
 #else
-    *holder = (uint64_t)g.last_holder._value;
-    *locked = g.locked._value;
+    *holder = (uint64_t)g->last_holder._value;
+    *locked = g->locked._value;
 #endif
-    return 0;
 }
 
+#if PY_MINOR_VERSION >= 12
 static uint64_t first_interp(const struct spy_interp *ip)
 {
     uint64_t head = 0;
@@ -324,6 +322,7 @@ static uint64_t first_interp(const struct spy_interp *ip)
         return 0;
     return head;
 }
+#endif
 
 #if PY_MINOR_VERSION <= 10
 static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struct spy_walk_stats *st,
@@ -366,37 +365,105 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
 #define FRAME_INSTR(fr) ((fr)->prev_instr)
 #endif
 
-/* The frames of a thread live mostly in its current datastack chunk: copy
- * the used part once and follow pointers in the copy; frames elsewhere
- * (generators, coroutines, older chunks) are read one by one. */
+/* A thread's frames live mostly in its datastack chunks: copy the used part
+ * of a chunk once and follow pointers in the copy.  The current chunk is
+ * copied up front; older chunks (deep recursion) when a frame is first
+ * found in one; frames elsewhere (generators, coroutines) are read one by
+ * one. */
+#define MAX_CHUNKS 8
+
+struct chunk_range {
+    uint64_t lo, hi;           /* used part of the chunk in the host */
+    size_t at;                 /* where its copy starts in data, or SIZE_MAX */
+};
+
 struct chunk_copy {
-    uint64_t lo, hi;
+    struct chunk_range r[MAX_CHUNKS];
+    int nr;
+    bool listed;               /* older chunks enumerated */
+    uint64_t older;            /* first older chunk to enumerate */
+    size_t used;
     _Alignas(16) unsigned char data[MAX_CHUNK_COPY];
 };
 _Static_assert(sizeof(struct chunk_copy) <= SPY_WALK_SCRATCH, "scratch too small");
 
+static void copy_range(struct chunk_copy *cc, struct chunk_range *r)
+{
+    size_t len = (size_t)(r->hi - r->lo);
+    r->at = SIZE_MAX;
+    if (len == 0 || len > MAX_CHUNK_COPY - cc->used)
+        return;
+    if (rd(cc->data + cc->used, r->lo, len) != 0)
+        return;
+    r->at = cc->used;
+    cc->used += (len + 15) & ~(size_t)15;
+    if (cc->used > MAX_CHUNK_COPY)
+        cc->used = MAX_CHUNK_COPY;
+}
+
 static void copy_chunk(const PyThreadState *ts, struct chunk_copy *cc)
 {
-    cc->lo = cc->hi = 0;
+    cc->nr = 0;
+    cc->used = 0;
+    cc->listed = false;
+    cc->older = 0;
     uint64_t chunk = (uint64_t)(uintptr_t)ts->datastack_chunk;
     uint64_t top = (uint64_t)(uintptr_t)ts->datastack_top;
     if (chunk == 0 || top == 0)
         return;
+    _PyStackChunk head;
+    if (rd(&head, chunk, offsetof(_PyStackChunk, data)) != 0)
+        return;
     uint64_t lo = chunk + offsetof(_PyStackChunk, data);
-    if (top <= lo || top - lo > MAX_CHUNK_COPY)
+    cc->older = (uint64_t)(uintptr_t)head.previous;
+    if (top <= lo || top - lo > head.size)
         return;
-    if (rd(cc->data, lo, top - lo) != 0)
-        return;
-    cc->lo = lo;
-    cc->hi = top;
+    struct chunk_range *r = &cc->r[cc->nr++];
+    r->lo = lo;
+    r->hi = top;
+    copy_range(cc, r);
+}
+
+/* Read the headers of the older chunks once per walk. */
+static void list_older(struct chunk_copy *cc)
+{
+    cc->listed = true;
+    uint64_t chunk = cc->older;
+    while (chunk != 0 && cc->nr < MAX_CHUNKS) {
+        _PyStackChunk h;
+        if (rd(&h, chunk, offsetof(_PyStackChunk, data)) != 0)
+            return;
+        uint64_t lo = chunk + offsetof(_PyStackChunk, data);
+        if (h.top > h.size / sizeof(PyObject *) || h.size > (64u << 20))
+            return;
+        struct chunk_range *r = &cc->r[cc->nr++];
+        r->lo = lo;
+        r->hi = lo + h.top * sizeof(PyObject *);
+        r->at = SIZE_MAX - 1;  /* not copied yet */
+        chunk = (uint64_t)(uintptr_t)h.previous;
+    }
 }
 
 static int read_iframe(struct chunk_copy *cc, uint64_t addr, _PyInterpreterFrame *out)
 {
     size_t n = offsetof(_PyInterpreterFrame, localsplus) + sizeof(PyObject *);
-    if (cc && addr >= cc->lo && addr < cc->hi && cc->hi - addr >= n) {
-        memcpy(out, cc->data + (addr - cc->lo), n);
-        return 0;
+    if (cc) {
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < cc->nr; i++) {
+                struct chunk_range *r = &cc->r[i];
+                if (addr < r->lo || addr >= r->hi || r->hi - addr < n)
+                    continue;
+                if (r->at == SIZE_MAX - 1)
+                    copy_range(cc, r);
+                if (r->at == SIZE_MAX)
+                    return rd(out, addr, n);
+                memcpy(out, cc->data + r->at + (addr - r->lo), n);
+                return 0;
+            }
+            if (cc->listed)
+                break;
+            list_older(cc);
+        }
     }
     return rd(out, addr, n);
 }
@@ -453,8 +520,15 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
 static int walk(const struct spy_interp *ip, struct spy_raw_thread *threads, int max_threads,
                 struct spy_walk_stats *st, void *scratch)
 {
-    uint64_t interp = first_interp(ip);
-    if (interp == 0)
+    /* the first interpreter and the GIL's state in one system call */
+    uint64_t interp = 0;
+    struct _gil_runtime_state g;
+    struct spy_memread_req req[2] = {
+        { &interp, ip->runtime + offsetof(_PyRuntimeState, interpreters.head), sizeof(interp), 0 },
+        { &g, ip->gil, sizeof(g), 0 },
+    };
+    spy_memread_many(req, ip->gil ? 2 : 1);
+    if (!req[0].ok || interp == 0)
         return 0;                       /* not initialised yet, or finalised */
     uint64_t ts_addr = 0;
     if (rd(&ts_addr, interp + offsetof(PyInterpreterState, THREADS_HEAD_FIELD), sizeof(ts_addr)) != 0) {
@@ -463,8 +537,8 @@ static int walk(const struct spy_interp *ip, struct spy_raw_thread *threads, int
     }
     uint64_t holder = 0;
     int locked = 0;
-    if (gil_state(ip, &holder, &locked) != 0)
-        locked = 0;
+    if (ip->gil && req[1].ok)
+        gil_from(&g, &holder, &locked);
     int n = 0;
     while (ts_addr != 0 && n < max_threads) {
         PyThreadState ts;

@@ -21,7 +21,7 @@
 #define SPY_MAX_DEPTH 256     /* frames kept per thread; deeper stacks are truncated */
 #define SPY_MAX_THREADS 256   /* Python threads read per walk */
 #define SPY_MAX_STR 256       /* bytes kept of a name or path (UTF-8, NUL included) */
-#define SPY_WALK_SCRATCH (256 * 1024 + 64)  /* caller-owned buffer for one walk */
+#define SPY_WALK_SCRATCH (256 * 1024 + 1024)  /* caller-owned buffer for one walk */
 
 /* Addresses found once per process, filled by the caller of attach(). */
 struct spy_interp {
