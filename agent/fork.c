@@ -67,7 +67,6 @@ static void child(void)
     atomic_store(&a->cpu_ns, 0);
     atomic_store(&a->cost_ns_sum, 0);
     atomic_store(&a->cost_n, 0);
-    atomic_store(&a->attached, false);
     if (a->state == SPY_RUNNING) {
         a->fork_thread = (uint64_t)pthread_self();
         a->started_ns = spy_now_ns();
