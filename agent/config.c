@@ -151,6 +151,15 @@ static int set_token(struct spy_config *c, const char *v)
     return 0;
 }
 
+static int set_max_memory(struct spy_config *c, const char *v)
+{
+    long mb;
+    if (parse_int(v, 8, 4096, &mb) != 0)
+        return -1;
+    c->max_memory_mb = (int)mb;
+    return 0;
+}
+
 struct setting {
     const char *key;
     int (*set)(struct spy_config *, const char *);
@@ -168,10 +177,11 @@ static const struct setting settings[] = {
     { "history", set_history, "a whole number of seconds from 10 to 3600" },
     { "interval", set_interval, "a whole number of milliseconds from 50 to 60000" },
     { "token", set_token, "8 to 256 printable characters without spaces" },
+    { "max_memory", set_max_memory, "a whole number of MiB from 8 to 4096" },
 };
 
 const char *const spy_config_keys[] = {
-    "enabled", "rate", "cpu_budget", "ws_host", "ws_port", "data_dir", "log", "history", "interval", "token", NULL,
+    "enabled", "rate", "cpu_budget", "ws_host", "ws_port", "data_dir", "log", "history", "interval", "token", "max_memory", NULL,
 };
 
 void spy_config_defaults(struct spy_config *c)
@@ -186,6 +196,7 @@ void spy_config_defaults(struct spy_config *c)
     c->log_level = SPY_LOG_INFO;
     c->history = 300;
     c->interval_ms = 1000;
+    c->max_memory_mb = 64;
 }
 
 /* Values are quoted in messages; keep them printable and short. */
@@ -225,7 +236,7 @@ int spy_config_set(struct spy_config *c, const char *key, const char *value,
         return -1;
     }
     snprintf(err, errlen, "unknown setting '%s': accepted settings are enabled, rate, cpu_budget, ws_host, ws_port, "
-             "data_dir, log, history, interval, token", label);
+             "data_dir, log, history, interval, token, max_memory", label);
     return -1;
 }
 

@@ -19,6 +19,7 @@ struct spy_config {
     int history;              /* seconds of per-second buckets kept */
     int interval_ms;          /* live push interval */
     char token[257];
+    int max_memory_mb;        /* cap on the stack store's memory */
 };
 
 void spy_config_defaults(struct spy_config *c);

@@ -224,7 +224,9 @@ static PyObj *m_status(PyObj *self, PyObj *unused)
         || put(d, "cpu_budget", py.from_double(st.cpu_budget))
         || put(d, "sampler_cpu_seconds", py.from_double(st.sampler_cpu_seconds))
         || put(d, "read_method", text(st.read_method)) || put(d, "threads", py.from_ll(st.threads))
-        || put(d, "sample_cost_us", py.from_double(st.sample_cost_us)) || put(d, "history", py.from_ll(st.history))) {
+        || put(d, "sample_cost_us", py.from_double(st.sample_cost_us)) || put(d, "history", py.from_ll(st.history))
+        || put(d, "memory_bytes", py.from_ull(st.memory_bytes)) || put(d, "stacks", py.from_ull(st.stacks))
+        || put(d, "functions", py.from_ull(st.functions))) {
         py.decref(d);
         return NULL;
     }
@@ -348,7 +350,7 @@ static PyObj *m_reset(PyObj *self, PyObj *unused)
 static struct method_def methods[] = {
     { "start", (void *)m_start, METH_VARARGS | METH_KEYWORDS,
       "start(**settings) -> bool\n\nStart the agent (settings as the SPY_* variables, lowercase, without SPY_:\n"
-      "rate, cpu_budget, ws_host, ws_port, data_dir, log, history, interval, enabled). True if it started,\n"
+      "rate, cpu_budget, ws_host, ws_port, data_dir, log, history, interval, max_memory, enabled). True if it started,\n"
       "False if it was already running or is disabled. A bad value raises ValueError." },
     { "stop", (void *)m_stop, METH_NOARGS, "stop()\n\nStop sampling (what was counted is kept)." },
     { "status", (void *)m_status, METH_NOARGS, "status() -> dict\n\nThe agent's state and counters." },

@@ -80,6 +80,7 @@ static uint64_t self_cpu_ns(void)
 struct sampler {
     struct spy_raw_thread *raw;
     uint64_t *cpu;
+    bool *busy;
     void *scratch;
     struct spy_symbols sym;
     uint32_t *stack;
@@ -123,10 +124,18 @@ static void tick(struct sampler *sm, uint64_t now_ns)
         atomic_fetch_add(&a->torn, ws.torn);
         return;
     }
+    /* Idle or not is decided at this instant: a thread is busy if it holds
+     * the GIL (running Python, or stuck in a C call that keeps it) or if
+     * its CPU clock moves while we validate the code cache (C code running
+     * without the GIL).  A clock compared across a whole interval would
+     * call a thread that worked and then blocked "busy" at its wait. */
+    for (int i = 0; i < n; i++)
+        sm->cpu[i] = thread_cpu_ns(sm->raw[i].native_tid);
     spy_symbols_validate(&sm->sym, sm->raw, n);
     int64_t sec = (int64_t)(now_ns / NS);
     for (int i = 0; i < n; i++) {
-        sm->cpu[i] = thread_cpu_ns(sm->raw[i].native_tid);
+        uint64_t later = thread_cpu_ns(sm->raw[i].native_tid);
+        sm->busy[i] = sm->raw[i].gil || (later != 0 && later > sm->cpu[i]);
         sm->name_ok[i] = false;
     }
 
@@ -137,15 +146,7 @@ static void tick(struct sampler *sm, uint64_t now_ns)
         struct spy_raw_thread *t = &sm->raw[i];
         int slot = spy_store_slot(s, t->native_tid, t->thread_id);
         struct spy_thread_slot *sl = &s->slots[slot];
-        bool idle = false;
-        if (sm->cpu[i] && sl->cpu_known && now_ns > sl->last_wall_ns) {
-            uint64_t wall = now_ns - sl->last_wall_ns;
-            uint64_t cpu = sm->cpu[i] >= sl->last_cpu_ns ? sm->cpu[i] - sl->last_cpu_ns : 0;
-            idle = cpu * 2 < wall;      /* ran less than half the interval */
-        }
-        sl->cpu_known = sm->cpu[i] != 0;
-        sl->last_cpu_ns = sm->cpu[i];
-        sl->last_wall_ns = now_ns;
+        bool idle = !sm->busy[i];
         sl->idle = idle;
         sl->gil = t->gil;
         sl->last_seen_tick = sm->tick;
@@ -234,6 +235,7 @@ static void sampler_free(struct sampler *sm)
 {
     free(sm->raw);
     free(sm->cpu);
+    free(sm->busy);
     free(sm->scratch);
     free(sm->stack);
     free(sm->names);
@@ -294,11 +296,12 @@ void *spy_sampler_main(void *arg)
     atomic_store(&a->attached, true);
     sm.raw = calloc(SPY_MAX_THREADS, sizeof(*sm.raw));
     sm.cpu = calloc(SPY_MAX_THREADS, sizeof(*sm.cpu));
+    sm.busy = calloc(SPY_MAX_THREADS, sizeof(*sm.busy));
     sm.scratch = malloc(SPY_WALK_SCRATCH);
     sm.stack = calloc(SPY_MAX_DEPTH, sizeof(*sm.stack));
     sm.names = calloc(SPY_MAX_THREADS, sizeof(*sm.names));
     sm.name_ok = calloc(SPY_MAX_THREADS, sizeof(*sm.name_ok));
-    if (!sm.raw || !sm.cpu || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
+    if (!sm.raw || !sm.cpu || !sm.busy || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
         || spy_symbols_init(&sm.sym, a->py.reader, &a->py.ip) != 0) {
         spy_log(SPY_LOG_ERROR, "out of memory starting the sampler; the agent is off");
         sampler_free(&sm);

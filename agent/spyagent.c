@@ -102,7 +102,7 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
         goto out;
     }
     if (!a->store_ready) {
-        if (spy_store_init(&a->store, cfg.history) != 0) {
+        if (spy_store_init(&a->store, cfg.history, (size_t)cfg.max_memory_mb << 20) != 0) {
             snprintf(err, errlen, "out of memory for the stack store; the agent is off");
             goto out;
         }
@@ -177,6 +177,9 @@ void spy_get_status(struct spy_status *st)
     if (a->store_ready) {
         pthread_mutex_lock(&a->store.lock);
         st->overflow = a->store.overflow;
+        st->memory_bytes = a->store.bytes;
+        st->stacks = a->store.stacks.count;
+        st->functions = a->store.funcs.count;
         pthread_mutex_unlock(&a->store.lock);
     }
 }

@@ -24,9 +24,10 @@
 #define STACKS_ARENA (256u << 20)
 #define MAX_ENTRIES (1u << 22)
 
-int spy_store_init(struct spy_store *s, int history)
+int spy_store_init(struct spy_store *s, int history, size_t max_bytes)
 {
     memset(s, 0, sizeof(*s));
+    s->max_bytes = max_bytes;
     if (pthread_mutex_init(&s->lock, NULL) != 0)
         return -1;
     s->history = history;
@@ -66,27 +67,44 @@ void spy_store_free(struct spy_store *s)
     pthread_mutex_destroy(&s->lock);
 }
 
-uint32_t spy_store_frame(struct spy_store *s, const char *name, const char *file, int firstlineno, int line)
+/* Intern, or at the memory cap only look up. */
+static uint32_t intern(struct spy_store *s, struct spy_intern *t, const void *p, uint32_t len)
+{
+    return s->full ? spy_intern_find(t, p, len) : spy_intern_add(t, p, len);
+}
+
+uint32_t spy_store_string(struct spy_store *s, const char *str)
+{
+    return intern(s, &s->strings, str, (uint32_t)strlen(str));
+}
+
+uint32_t spy_store_frame_ids(struct spy_store *s, uint32_t name, uint32_t file, int firstlineno, int line)
 {
     struct spy_func_key fk;
     memset(&fk, 0, sizeof(fk));
-    fk.name = spy_intern_add(&s->strings, name, (uint32_t)strlen(name));
-    fk.file = spy_intern_add(&s->strings, file, (uint32_t)strlen(file));
+    fk.name = name;
+    fk.file = file;
     fk.firstlineno = firstlineno;
-    if (fk.name == SPY_INTERN_NONE || fk.file == SPY_INTERN_NONE)
+    if (name == SPY_INTERN_NONE || file == SPY_INTERN_NONE)
         return SPY_INTERN_NONE;
     struct spy_frame_key k;
     memset(&k, 0, sizeof(k));
-    k.func = spy_intern_add(&s->funcs, &fk, sizeof(fk));
+    k.func = intern(s, &s->funcs, &fk, sizeof(fk));
     k.line = line;
     if (k.func == SPY_INTERN_NONE)
         return SPY_INTERN_NONE;
-    return spy_intern_add(&s->frames, &k, sizeof(k));
+    return intern(s, &s->frames, &k, sizeof(k));
+}
+
+uint32_t spy_store_frame(struct spy_store *s, const char *name, const char *file, int firstlineno, int line)
+{
+    return spy_store_frame_ids(s, spy_store_string(s, name), spy_store_string(s, file), firstlineno, line);
 }
 
 uint32_t spy_store_stack(struct spy_store *s, const uint32_t *frames, uint32_t depth)
 {
-    return spy_intern_add(&s->stacks, frames, depth * (uint32_t)sizeof(uint32_t));
+    /* at the memory cap, stacks already known still count; new ones don't */
+    return intern(s, &s->stacks, frames, depth * (uint32_t)sizeof(uint32_t));
 }
 
 int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id)
@@ -138,11 +156,30 @@ static void roll(struct spy_store *s, int64_t now_sec)
     s->current_second = now_sec;
 }
 
+static size_t intern_bytes(const struct spy_intern *t)
+{
+    return t->arena_used + (size_t)t->count * sizeof(struct spy_intern_entry) + ((size_t)t->mask + 1) * sizeof(uint32_t);
+}
+
+static size_t counts_bytes(const struct spy_counts *m)
+{
+    return ((size_t)m->mask + 1) * sizeof(struct spy_count);
+}
+
 void spy_store_maintain(struct spy_store *s, int64_t now_sec)
 {
     pthread_mutex_lock(&s->lock);
-    if (now_sec != s->current_second)
+    if (now_sec != s->current_second) {
         roll(s, now_sec);
+        size_t b = intern_bytes(&s->strings) + intern_bytes(&s->funcs) + intern_bytes(&s->frames)
+                   + intern_bytes(&s->stacks) + counts_bytes(&s->totals) + counts_bytes(&s->current);
+        for (int i = 0; i < s->history; i++)
+            b += (size_t)s->ring[i].n * sizeof(struct spy_count);
+        s->bytes = b;
+        /* the ring keeps turning over, so leave it room to: stop adding
+         * stacks at 3/4 of the cap */
+        s->full = s->max_bytes && b > s->max_bytes / 4 * 3;
+    }
     spy_intern_maintain(&s->strings);
     spy_intern_maintain(&s->funcs);
     spy_intern_maintain(&s->frames);

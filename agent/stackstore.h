@@ -21,8 +21,6 @@ struct spy_thread_slot {
     uint64_t thread_id;        /* pthread id */
     char name[64];             /* "" if unknown */
     /* sampler-only state */
-    uint64_t last_cpu_ns, last_wall_ns;
-    bool cpu_known;
     bool idle, gil;
     int64_t name_checked_sec;
     uint64_t samples;
@@ -47,12 +45,17 @@ struct spy_store {
     int history;
     uint64_t recorded;              /* thread samples counted */
     uint64_t overflow;              /* thread samples lost to full tables */
+    size_t max_bytes;               /* past this, new stacks are refused */
+    size_t bytes;                   /* estimate, updated between ticks */
+    bool full;
 };
 
-int spy_store_init(struct spy_store *s, int history);
+int spy_store_init(struct spy_store *s, int history, size_t max_bytes);
 void spy_store_free(struct spy_store *s);
 
 /* Sampler side: the caller holds s->lock around these. */
+uint32_t spy_store_string(struct spy_store *s, const char *str);
+uint32_t spy_store_frame_ids(struct spy_store *s, uint32_t name, uint32_t file, int firstlineno, int line);
 uint32_t spy_store_frame(struct spy_store *s, const char *name, const char *file, int firstlineno, int line);
 uint32_t spy_store_stack(struct spy_store *s, const uint32_t *frames, uint32_t depth);
 int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id);

@@ -128,8 +128,8 @@ static struct spy_code_entry *resolve(struct spy_symbols *y, struct spy_store *s
         return NULL;
     e->code = code;
     e->firstlineno = info.firstlineno;
-    e->name = spy_intern_add(&s->strings, info.name, (uint32_t)strlen(info.name));
-    e->file = spy_intern_add(&s->strings, info.file, (uint32_t)strlen(info.file));
+    e->name = spy_store_string(s, info.name);
+    e->file = spy_store_string(s, info.file);
     if (e->name == SPY_INTERN_NONE || e->file == SPY_INTERN_NONE)
         return NULL;
     if (info.linetable_len > 0 && y->lines_used + info.linetable_len <= y->lines_cap
@@ -166,18 +166,7 @@ uint32_t spy_symbols_frame(struct spy_symbols *y, struct spy_store *s, const str
         if (l > 0)
             line = l;
     }
-    struct spy_func_key fk;
-    memset(&fk, 0, sizeof(fk));
-    fk.name = e->name;
-    fk.file = e->file;
-    fk.firstlineno = e->firstlineno;
-    struct spy_frame_key k;
-    memset(&k, 0, sizeof(k));
-    k.func = spy_intern_add(&s->funcs, &fk, sizeof(fk));
-    if (k.func == SPY_INTERN_NONE)
-        return SPY_INTERN_NONE;
-    k.line = line;
-    uint32_t id = spy_intern_add(&s->frames, &k, sizeof(k));
+    uint32_t id = spy_store_frame_ids(s, e->name, e->file, e->firstlineno, line);
     if (id != SPY_INTERN_NONE)
         spy_counts_add(&y->line_cache, key, (uint64_t)id + 1);
     return id;

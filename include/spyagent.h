@@ -42,6 +42,8 @@ struct spy_status {
     int threads;
     const char *read_method;
     int history;
+    uint64_t memory_bytes;      /* the stack store's estimated size */
+    uint64_t stacks, functions; /* distinct ones seen */
 };
 SPY_API void spy_get_status(struct spy_status *st);
 

@@ -17,7 +17,7 @@ static const struct spy_top_row *row(const struct spy_top *t, const char *fn)
 int main(void)
 {
     struct spy_store s;
-    CHECK(spy_store_init(&s, 60) == 0);
+    CHECK(spy_store_init(&s, 60, 64u << 20) == 0);
 
     /* interning is stable */
     uint32_t a = spy_store_frame(&s, "hot_a", "/app/x.py", 10, 12);
@@ -109,5 +109,41 @@ int main(void)
     CHECK(spy_store_top(&s, &q, now + 200, &t) == 0 && t.samples == 0 && t.nrows == 0);
     spy_top_free(&t);
     spy_store_free(&s);
+
+    /* a 1 MiB cap: once reached, known stacks still count, new ones overflow */
+    struct spy_store small;
+    CHECK(spy_store_init(&small, 30, 1u << 20) == 0);
+    int slot = spy_store_slot(&small, 7, 0x77);
+    uint32_t keep = 0;
+    for (int sec = 0; sec < 120; sec++) {
+        spy_store_maintain(&small, sec);
+        for (int k = 0; k < 400; k++) {
+            uint32_t f = spy_store_frame(&small, "f", "/app/z.py", 1, sec * 400 + k);
+            uint32_t st[32];
+            for (int d = 0; d < 32; d++)
+                st[d] = f;
+            uint32_t id = spy_store_stack(&small, st, 32);
+            if (sec == 0 && k == 0)
+                keep = id;
+            if (id != SPY_INTERN_NONE)
+                spy_store_count(&small, slot, id, 0, sec);
+            else
+                small.overflow++;
+        }
+    }
+    CHECK(small.full && small.overflow > 0);
+    printf("store bytes at the cap: %zu, overflow %llu\n", small.bytes, (unsigned long long)small.overflow);
+    CHECK(small.bytes <= (1u << 20) + (1u << 18));
+    uint64_t before = small.recorded;
+    {
+        uint32_t f = spy_store_frame(&small, "f", "/app/z.py", 1, 0);
+        uint32_t st[32];
+        for (int d = 0; d < 32; d++)
+            st[d] = f;
+        CHECK(spy_store_stack(&small, st, 32) == keep);     /* found, not added */
+        spy_store_count(&small, slot, keep, 0, 120);
+    }
+    CHECK(small.recorded == before + 1);
+    spy_store_free(&small);
     return check_report();
 }
