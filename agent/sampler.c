@@ -343,7 +343,9 @@ void *spy_sampler_main(void *arg)
         spy_symbols_maintain(&sm.sym);
 
         uint64_t after = spy_now_ns();
-        if (after - window_start >= NS / 2) {
+        /* the budget is checked five times a second, or every 200 ticks at
+         * high rates so a start at 5000 Hz does not overspend for long */
+        if (after - window_start >= NS / 5 || window_ticks >= 200) {
             uint64_t cpu = self_cpu_ns();
             atomic_fetch_add(&a->cpu_ns, cpu - window_cpu);
             apply_budget(cpu - window_cpu, after - window_start, window_ticks);
