@@ -56,7 +56,7 @@ static void child(void)
         pthread_mutex_unlock(&s->lock);
         spy_store_reset(s);
         pthread_mutex_lock(&s->lock);
-        s->nslots = 0;
+        spy_store_forget_slots(s);
         pthread_mutex_unlock(&s->lock);
     }
     a->sampler_joinable = false;

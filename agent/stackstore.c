@@ -37,7 +37,8 @@ int spy_store_init(struct spy_store *s, int history, size_t max_bytes)
         || spy_intern_init(&s->frames, (size_t)MAX_ENTRIES * sizeof(struct spy_frame_key), MAX_ENTRIES) != 0
         || spy_intern_init(&s->stacks, STACKS_ARENA, MAX_ENTRIES) != 0
         || spy_counts_init(&s->totals, 4096) != 0
-        || spy_counts_init(&s->current, 1024) != 0)
+        || spy_counts_init(&s->current, 1024) != 0
+        || spy_counts_init(&s->slot_index, 2 * SPY_MAX_SLOTS) != 0)
         goto fail;
     s->ring = calloc((size_t)history, sizeof(struct spy_bucket));
     if (!s->ring)
@@ -58,6 +59,7 @@ void spy_store_free(struct spy_store *s)
     spy_intern_free(&s->stacks);
     spy_counts_free(&s->totals);
     spy_counts_free(&s->current);
+    spy_counts_free(&s->slot_index);
     if (s->ring) {
         for (int i = 0; i < s->history; i++)
             free(s->ring[i].items);
@@ -107,19 +109,39 @@ uint32_t spy_store_stack(struct spy_store *s, const uint32_t *frames, uint32_t d
     return intern(s, &s->stacks, frames, depth * (uint32_t)sizeof(uint32_t));
 }
 
+/* Slots are found through an index keyed by kernel tid (or, where the tid
+ * is unknown, by pthread id); a tid reused by a new thread gets a new slot. */
+static uint64_t slot_key(int32_t tid, uint64_t thread_id)
+{
+    return tid > 0 ? (uint64_t)tid : (thread_id | (1ULL << 63));
+}
+
 int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id)
 {
-    for (int i = 0; i < s->nslots; i++)
+    uint64_t key = slot_key(tid, thread_id);
+    uint64_t v = spy_counts_get(&s->slot_index, key);
+    if (v != 0) {
+        int i = (int)v - 1;
         if (s->slots[i].tid == tid && s->slots[i].thread_id == thread_id)
             return i;
+    }
     if (s->nslots >= SPY_MAX_SLOTS)
         return SPY_MAX_SLOTS - 1;      /* the last slot takes every extra thread */
-    int i = s->nslots++;
+    int i = s->nslots;
+    if (spy_counts_add(&s->slot_index, key, (uint64_t)(i + 1) - v) != 0)
+        return SPY_MAX_SLOTS - 1;
+    s->nslots++;
     memset(&s->slots[i], 0, sizeof(s->slots[i]));
     s->slots[i].tid = tid;
     s->slots[i].thread_id = thread_id;
     s->slots[i].name_checked_sec = -1;
     return i;
+}
+
+void spy_store_forget_slots(struct spy_store *s)
+{
+    s->nslots = 0;
+    spy_counts_clear(&s->slot_index);
 }
 
 void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned flags, int64_t now_sec)

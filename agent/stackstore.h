@@ -38,6 +38,7 @@ struct spy_store {
     struct spy_intern strings, funcs, frames, stacks;
     struct spy_thread_slot slots[SPY_MAX_SLOTS];
     int nslots;
+    struct spy_counts slot_index;   /* tid -> slot + 1 */
     struct spy_counts totals;       /* since start or reset */
     struct spy_counts current;      /* the second in progress */
     int64_t current_second;
@@ -59,6 +60,8 @@ uint32_t spy_store_frame_ids(struct spy_store *s, uint32_t name, uint32_t file, 
 uint32_t spy_store_frame(struct spy_store *s, const char *name, const char *file, int firstlineno, int line);
 uint32_t spy_store_stack(struct spy_store *s, const uint32_t *frames, uint32_t depth);
 int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id);
+/* Drop every thread slot (a fork child's threads are not the parent's). */
+void spy_store_forget_slots(struct spy_store *s);
 void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned flags, int64_t now_sec);
 /* Roll the bucket, grow tables.  Takes the lock itself; call between ticks. */
 void spy_store_maintain(struct spy_store *s, int64_t now_sec);

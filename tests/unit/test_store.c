@@ -37,6 +37,10 @@ int main(void)
 
     int t1 = spy_store_slot(&s, 101, 0xaaa), t2 = spy_store_slot(&s, 102, 0xbbb);
     CHECK(t1 != t2 && spy_store_slot(&s, 101, 0xaaa) == t1);
+    int reused = spy_store_slot(&s, 101, 0xccc);           /* a tid reused by a new thread */
+    CHECK(reused != t1 && reused != t2 && spy_store_slot(&s, 101, 0xccc) == reused);
+    int no_tid = spy_store_slot(&s, 0, 0xddd);
+    CHECK(no_tid != t1 && spy_store_slot(&s, 0, 0xddd) == no_tid);
 
     int64_t now = 1000;
     spy_store_maintain(&s, now - 100);    /* an old second, out of short windows */
