@@ -117,7 +117,16 @@ static void tick(struct sampler *sm, uint64_t now_ns)
     struct spy_walk_stats ws = { 0 };
     const struct spy_reader *r = a->py.reader;
     uint64_t t0 = spy_now_ns();
-    int n = r->walk(&a->py.ip, sm->raw, SPY_MAX_THREADS, &ws, sm->scratch);
+    int n = -1;
+    /* a walk that tore (a generator yielded, a frame was freed under us)
+     * is retried at once, twice at most, so fast-changing stacks are not
+     * under-represented; what still tears is dropped and counted */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        uint64_t torn_before = ws.torn;
+        n = r->walk(&a->py.ip, sm->raw, SPY_MAX_THREADS, &ws, sm->scratch);
+        if (n >= 0 && ws.torn == torn_before)
+            break;
+    }
     atomic_fetch_add(&a->ticks, 1);
     if (n < 0) {
         atomic_fetch_add(&a->dropped, 1);
@@ -247,7 +256,7 @@ static void sampler_free(struct sampler *sm)
 static void apply_budget(uint64_t cpu_used_ns, uint64_t wall_ns, uint64_t ticks)
 {
     struct spy_agent *a = &spy_agent;
-    int rate = a->cfg.rate;
+    int rate = __atomic_load_n(&a->cfg.rate, __ATOMIC_RELAXED);
     int eff = atomic_load(&a->effective_rate);
     if (a->cfg.cpu_budget <= 0.0 || ticks == 0 || wall_ns == 0) {
         atomic_store(&a->effective_rate, rate);

@@ -352,6 +352,13 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
 #endif
         outermost_local0 = (uint64_t)(uintptr_t)fo.f_localsplus[0];
         f = (uint64_t)(uintptr_t)fo.f_back;
+        if (f == 0 && fo.f_gen != NULL) {
+            /* A running generator always has a caller; one without is
+             * suspended, so it was not on this stack when the walk began:
+             * the generator yielded while we read. */
+            st->torn++;
+            t->truncated = true;
+        }
     }
     t->depth = (uint16_t)depth;
     t->thread_obj = t->truncated ? 0 : outermost_local0;
@@ -497,6 +504,12 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
             break;
         }
         f = (uint64_t)(uintptr_t)fr.previous;
+        if (f == 0 && fr.owner == FRAME_OWNED_BY_GENERATOR) {
+            /* a suspended generator (no caller): it yielded while we read */
+            st->torn++;
+            t->truncated = true;
+            break;
+        }
 #if PY_MINOR_VERSION >= 12
         if (fr.owner == FRAME_OWNED_BY_CSTACK)
             continue;
