@@ -43,6 +43,9 @@ struct spy_agent {
 extern struct spy_agent spy_agent;
 
 uint64_t spy_now_ns(void);
+/* True when SPY_ROOT_PID names another live process: an ancestor runs the
+ * agent and owns the WebSocket port. */
+bool spy_is_descendant(void);
 /* Sampler thread body (sampler.c). */
 void *spy_sampler_main(void *arg);
 

@@ -10,7 +10,10 @@
  * Threads: the constructor runs on the loading thread, before main() under
  * LD_PRELOAD; the destructor at exit().
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "fork.h"
@@ -24,6 +27,15 @@ __attribute__((constructor)) static void spy_boot(void)
     if (!spy_python_find(&probe))
         return;                         /* not Python: stay silent */
     spy_fork_install();
+    /* Mark this process as the root of its tree for the Pythons it starts
+     * (they inherit the environment and leave the port to us).  This runs
+     * before main() under LD_PRELOAD, while no other thread can read the
+     * environment. */
+    if (!spy_is_descendant()) {
+        char pid[24];
+        snprintf(pid, sizeof(pid), "%d", (int)getpid());
+        setenv("SPY_ROOT_PID", pid, 1);
+    }
     char err[512] = "";
     int rc = spy_start(NULL, NULL, 0, err, sizeof(err));
     if (rc == -1)

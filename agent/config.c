@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -160,6 +161,34 @@ static int set_max_memory(struct spy_config *c, const char *v)
     return 0;
 }
 
+/* Comma-separated origins: each "null" or http(s)://host[:port]. */
+static int set_origins(struct spy_config *c, const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= sizeof(c->origins))
+        return -1;
+    const char *p = v;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        bool ok = (len == 4 && strncmp(p, "null", 4) == 0);
+        size_t skip = strncmp(p, "http://", 7) == 0 ? 7 : strncmp(p, "https://", 8) == 0 ? 8 : 0;
+        if (!ok && skip && len > skip) {
+            ok = true;
+            for (size_t i = skip; i < len; i++)
+                if (!isalnum((unsigned char)p[i]) && !strchr(".-:[]", p[i]))
+                    ok = false;
+        }
+        if (!ok)
+            return -1;
+        p += len + (e ? 1 : 0);
+        if (e && !*p)
+            return -1;
+    }
+    memcpy(c->origins, v, n + 1);
+    return 0;
+}
+
 struct setting {
     const char *key;
     int (*set)(struct spy_config *, const char *);
@@ -178,10 +207,11 @@ static const struct setting settings[] = {
     { "interval", set_interval, "a whole number of milliseconds from 50 to 60000" },
     { "token", set_token, "8 to 256 printable characters without spaces" },
     { "max_memory", set_max_memory, "a whole number of MiB from 8 to 4096" },
+    { "origins", set_origins, "comma-separated browser origins, each null or http(s)://host[:port]" },
 };
 
 const char *const spy_config_keys[] = {
-    "enabled", "rate", "cpu_budget", "ws_host", "ws_port", "data_dir", "log", "history", "interval", "token", "max_memory", NULL,
+    "enabled", "rate", "cpu_budget", "ws_host", "ws_port", "data_dir", "log", "history", "interval", "token", "max_memory", "origins", NULL,
 };
 
 void spy_config_defaults(struct spy_config *c)
@@ -236,7 +266,7 @@ int spy_config_set(struct spy_config *c, const char *key, const char *value,
         return -1;
     }
     snprintf(err, errlen, "unknown setting '%s': accepted settings are enabled, rate, cpu_budget, ws_host, ws_port, "
-             "data_dir, log, history, interval, token, max_memory", label);
+             "data_dir, log, history, interval, token, max_memory, origins", label);
     return -1;
 }
 

@@ -20,6 +20,7 @@ struct spy_config {
     int interval_ms;          /* live push interval */
     char token[257];
     int max_memory_mb;        /* cap on the stack store's memory */
+    char origins[1024];       /* extra browser origins, comma-separated */
 };
 
 void spy_config_defaults(struct spy_config *c);

@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "log.h"
 #include "memread.h"
+#include "server.h"
 
 int spy_agent_spawn_sampler(void);
 
@@ -60,6 +61,7 @@ static void child(void)
         pthread_mutex_unlock(&s->lock);
     }
     a->sampler_joinable = false;
+    spy_server_after_fork_child();
     atomic_store(&a->ticks, 0);
     atomic_store(&a->dropped, 0);
     atomic_store(&a->torn, 0);

@@ -11,6 +11,7 @@
  */
 #include "spyagent.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "agent.h"
 #include "log.h"
 #include "memread.h"
+#include "server.h"
 
 struct spy_agent spy_agent = {
     .life = PTHREAD_MUTEX_INITIALIZER,
@@ -117,6 +119,11 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
     }
     a->state = SPY_RUNNING;
     rc = 1;
+    /* the server comes second and is optional: without it we still sample.
+     * A Python started by a process that runs the agent (a worker, a
+     * subprocess) leaves the port to that root process. */
+    if (!spy_is_descendant())
+        spy_server_start(&a->cfg);
 out:
     pthread_mutex_unlock(&a->life);
     return rc;
@@ -129,6 +136,7 @@ void spy_stop(void)
     pthread_mutex_lock(&a->life);
     if (a->state == SPY_RUNNING) {
         a->state = SPY_STOPPING;
+        spy_server_stop();
         pthread_mutex_lock(&a->wake_lock);
         atomic_store(&a->stop, true);
         pthread_cond_broadcast(&a->wake);
@@ -144,6 +152,29 @@ void spy_stop(void)
 bool spy_running(void)
 {
     return spy_agent.state == SPY_RUNNING;
+}
+
+bool spy_is_descendant(void)
+{
+    const char *root = getenv("SPY_ROOT_PID");
+    if (!root || !*root)
+        return false;
+    char *end;
+    long pid = strtol(root, &end, 10);
+    if (*end || pid <= 0 || pid == (long)getpid())
+        return false;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int spy_set_rate(int hz)
+{
+    if (hz < 1 || hz > 10000)
+        return -1;
+    /* no lock: the server thread calls this while spy_stop() may hold
+     * `life` waiting for that thread; the sampler reads rate atomically */
+    __atomic_store_n(&spy_agent.cfg.rate, hz, __ATOMIC_RELAXED);
+    atomic_store(&spy_agent.effective_rate, hz);
+    return 0;
 }
 
 void spy_reset(void)

@@ -60,6 +60,7 @@ void spy_store_free(struct spy_store *s)
     spy_counts_free(&s->totals);
     spy_counts_free(&s->current);
     spy_counts_free(&s->slot_index);
+    spy_counts_free(&s->rec);
     if (s->ring) {
         for (int i = 0; i < s->history; i++)
             free(s->ring[i].items);
@@ -152,6 +153,12 @@ void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned fla
         s->overflow++;
         return;
     }
+    if (s->rec_active) {
+        if (spy_counts_add(&s->rec, key, 1) == 0)
+            s->rec_samples++;
+        else
+            s->overflow++;
+    }
     s->recorded++;
 }
 
@@ -208,6 +215,29 @@ void spy_store_maintain(struct spy_store *s, int64_t now_sec)
     spy_intern_maintain(&s->stacks);
     spy_counts_maintain(&s->totals);
     spy_counts_maintain(&s->current);
+    if (s->rec_active)
+        spy_counts_maintain(&s->rec);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int spy_store_record_start(struct spy_store *s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    if (!s->rec.slots)
+        rc = spy_counts_init(&s->rec, 4096);
+    else
+        spy_counts_clear(&s->rec);
+    s->rec_samples = 0;
+    s->rec_active = rc == 0;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void spy_store_record_stop(struct spy_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->rec_active = false;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -244,11 +274,22 @@ static int cmp_rows(const void *a, const void *b)
     return strcmp(x->function, y->function);
 }
 
-/* Copy the counts a query covers (holding the lock). */
-static struct spy_count *collect(struct spy_store *s, int window, int64_t now_sec, size_t *n_out)
+/* Copy the counts a span covers (the caller holds the lock): window > 0
+ * the last seconds, 0 since start, < 0 the recording. */
+struct spy_count *spy_store_collect(struct spy_store *s, int window, int64_t now_sec, size_t *n_out)
 {
     size_t n = 0;
-    if (window <= 0) {
+    if (window < 0) {                   /* the recording */
+        struct spy_count *items = malloc((s->rec.used ? s->rec.used : 1) * sizeof(*items));
+        size_t k = 0;
+        if (!items)
+            return NULL;
+        SPY_COUNTS_FOREACH(&s->rec, it)
+            items[k++] = *it;
+        *n_out = k;
+        return items;
+    }
+    if (window == 0) {
         n = s->totals.used;
     } else {
         n = s->current.used;
@@ -260,7 +301,7 @@ static struct spy_count *collect(struct spy_store *s, int window, int64_t now_se
     if (!items)
         return NULL;
     size_t k = 0;
-    if (window <= 0) {
+    if (window == 0) {
         SPY_COUNTS_FOREACH(&s->totals, it)
             items[k++] = *it;
     } else {
@@ -295,7 +336,7 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
     size_t n = 0;
     int32_t slot_tid[SPY_MAX_SLOTS];
     pthread_mutex_lock(&s->lock);
-    struct spy_count *items = collect(s, q->window, now_sec, &n);
+    struct spy_count *items = spy_store_collect(s, q->window < 0 ? 0 : q->window, now_sec, &n);
     uint32_t nfuncs = s->funcs.count;
     int nslots = s->nslots;
     for (int i = 0; i < nslots; i++)

@@ -46,6 +46,9 @@ struct spy_store {
     int history;
     uint64_t recorded;              /* thread samples counted */
     uint64_t overflow;              /* thread samples lost to full tables */
+    struct spy_counts rec;          /* counts of the recording in progress */
+    bool rec_active;
+    uint64_t rec_samples;
     size_t max_bytes;               /* past this, new stacks are refused */
     size_t bytes;                   /* estimate, updated between ticks */
     bool full;
@@ -67,6 +70,9 @@ void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned fla
 void spy_store_maintain(struct spy_store *s, int64_t now_sec);
 /* Forget all counts (keeps interned names).  Takes the lock. */
 void spy_store_reset(struct spy_store *s);
+/* Start or stop counting into the recording table.  Take the lock. */
+int spy_store_record_start(struct spy_store *s);
+void spy_store_record_stop(struct spy_store *s);
 
 /* Reader side. */
 struct spy_top_row {
@@ -91,6 +97,18 @@ struct spy_top {
 };
 
 int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t now_sec, struct spy_top *out);
+
+/* Copy the counts a span covers, holding the lock: window > 0 the last
+ * seconds, 0 since start, < 0 the recording.  malloc'd; NULL if out of memory. */
+struct spy_count *spy_store_collect(struct spy_store *s, int window, int64_t now_sec, size_t *n_out);
+
+/* What a profile is built from. */
+enum spy_span { SPY_SPAN_ALL, SPY_SPAN_WINDOW, SPY_SPAN_RECORDING };
+struct spy_profile;
+/* A self-contained copy of the counts over a span (window in seconds for
+ * SPY_SPAN_WINDOW).  Takes the lock only to copy. */
+int spy_store_profile(struct spy_store *s, enum spy_span span, int window, int64_t now_sec,
+                      struct spy_profile *out);
 void spy_top_free(struct spy_top *t);
 
 /* Decoders for one (slot, flags, stack) key; exposed for writers and tests. */

@@ -83,6 +83,9 @@ struct spy_dump_result {
 SPY_API int spy_dump(struct spy_dump_result *out);
 SPY_API void spy_dump_result_free(struct spy_dump_result *r);
 
+/* Change the sampling rate (1-10000 Hz); -1 if out of range. */
+SPY_API int spy_set_rate(int hz);
+
 /* Forget what was counted so far (names stay cached). */
 SPY_API void spy_reset(void);
 

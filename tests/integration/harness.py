@@ -141,6 +141,38 @@ def clean_env(extra=None):
     return env
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _agent_defaults(env):
+    """Every agent a test starts gets its own WebSocket port and data
+    directory, so tests running side by side never collide."""
+    if "SPY_WS_PORT" not in env:
+        env["SPY_WS_PORT"] = str(free_port())
+    if "SPY_DATA_DIR" not in env:
+        env["SPY_DATA_DIR"] = _data_dir()
+    return env
+
+
+_DATA_DIR = []
+
+
+def _data_dir():
+    """One scratch data directory per test process, removed at its exit."""
+    if not _DATA_DIR:
+        import atexit
+        import shutil
+        import tempfile
+        _DATA_DIR.append(tempfile.mkdtemp(prefix="spy-test-data-"))
+        atexit.register(shutil.rmtree, _DATA_DIR[0], True)
+    return _DATA_DIR[0]
+
+
 # In the sanitizer build the ASan runtime must be the first object loaded
 # into a process that loads the (instrumented) agent.
 ASAN_RUNTIME = os.environ.get("SPY_ASAN_RUNTIME", "")
@@ -152,7 +184,7 @@ def preload_env(extra=None, module=True):
     env["LD_PRELOAD"] = (ASAN_RUNTIME + ":" if ASAN_RUNTIME else "") + SPY_LIB
     if module:
         env["PYTHONPATH"] = SPY_MODULE_DIR
-    return env
+    return _agent_defaults(env)
 
 
 def import_env(extra=None):
@@ -161,7 +193,7 @@ def import_env(extra=None):
     env["PYTHONPATH"] = SPY_MODULE_DIR
     if ASAN_RUNTIME:
         env["LD_PRELOAD"] = ASAN_RUNTIME
-    return env
+    return _agent_defaults(env)
 
 
 def require_library():

@@ -116,7 +116,10 @@ def main():
     compare(c, "sh -c 'echo ok'", ["sh", "-c", "echo ok"], want_rc=0)
     compare(c, "sh -c 'exit 3'", ["sh", "-c", "exit 3"], want_rc=3)
     compare(c, "env", ["env"], want_rc=0,
-            filter_stdout=lambda out: "\n".join(sorted(l for l in out.splitlines() if not l.startswith("LD_PRELOAD="))))
+            filter_stdout=lambda out: "\n".join(sorted(
+                l for l in out.splitlines()
+                # what the harness itself adds to the agent's environment
+                if not l.startswith(("LD_PRELOAD=", "SPY_WS_PORT=", "SPY_DATA_DIR=")))))
     compare(c, "sh running sh (echo nested; exit 2)", ["sh", "-c", "sh -c 'echo nested; exit 2'"], want_rc=2)
 
     for python in harness.supported_interpreters():

@@ -46,6 +46,10 @@ int main(void)
     CHECK(set(&c, "history", "5", err) == -1);
     CHECK(set(&c, "token", "short", err) == -1 && !strstr(err, "short"));   /* secrets are not echoed */
     CHECK(set(&c, "nonsense", "1", err) == -1 && strstr(err, "unknown setting"));
+    CHECK(set(&c, "origins", "http://dash.local:8080,null", err) == 0 && strcmp(c.origins, "http://dash.local:8080,null") == 0);
+    CHECK(set(&c, "origins", "ftp://x", err) == -1 && strstr(err, "http(s)://host[:port]"));
+    CHECK(set(&c, "origins", "http://a,", err) == -1);
+    CHECK(set(&c, "origins", "http://a b", err) == -1);
 
     /* control characters are escaped in messages */
     CHECK(set(&c, "rate", "a\nb", err) == -1 && !strchr(err, '\n'));

@@ -1,0 +1,327 @@
+/*
+ * messages.c — builds every JSON message the agent sends, with cJSON, from
+ * the same C structs the Python API converts to dicts, so a `top` row over
+ * the WebSocket has exactly the keys of a spyagent.top() row.
+ *
+ * Threads: pure functions; called on the server and writer threads.
+ */
+#include "messages.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "agent.h"
+
+static cJSON *begin(const char *type, const char *id)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "type", type);
+    if (id && id[0]) {
+        cJSON *v = cJSON_Parse(id);
+        if (v)
+            cJSON_AddItemToObject(o, "id", v);
+    }
+    return o;
+}
+
+static char *finish(cJSON *o)
+{
+    if (!o)
+        return NULL;
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static void add_num(cJSON *o, const char *k, double v)
+{
+    cJSON_AddNumberToObject(o, k, v);
+}
+
+char *spy_msg_error(const char *code, const char *message, const char *id)
+{
+    cJSON *o = begin("error", id);
+    if (o) {
+        cJSON_AddStringToObject(o, "error", code);
+        cJSON_AddStringToObject(o, "message", message);
+    }
+    return finish(o);
+}
+
+char *spy_msg_simple(const char *type, const char *id)
+{
+    return finish(begin(type, id));
+}
+
+static cJSON *command_names(void)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && spy_cmd_help[i].name; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(spy_cmd_help[i].name));
+    return a;
+}
+
+char *spy_msg_hello(const char *cmdline, int interval_ms, const char *data_dir)
+{
+    struct spy_status st;
+    spy_get_status(&st);
+    cJSON *o = begin("hello", NULL);
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "version", st.version);
+    add_num(o, "pid", st.pid);
+    cJSON_AddStringToObject(o, "python_version", st.python_version);
+    cJSON_AddStringToObject(o, "command_line", cmdline);
+    add_num(o, "rate", st.rate);
+    add_num(o, "effective_rate", st.effective_rate);
+    add_num(o, "interval_ms", interval_ms);
+    add_num(o, "history", st.history);
+    cJSON_AddStringToObject(o, "data_dir", data_dir);
+    cJSON_AddItemToObject(o, "commands", command_names());
+    return finish(o);
+}
+
+char *spy_msg_help(const char *id)
+{
+    cJSON *o = begin("help", id);
+    cJSON *a = cJSON_CreateArray();
+    if (!o || !a) {
+        cJSON_Delete(o);
+        cJSON_Delete(a);
+        return NULL;
+    }
+    for (int i = 0; spy_cmd_help[i].name; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "name", spy_cmd_help[i].name);
+        cJSON_AddStringToObject(c, "usage", spy_cmd_help[i].usage);
+        cJSON_AddStringToObject(c, "description", spy_cmd_help[i].description);
+        cJSON_AddItemToArray(a, c);
+    }
+    cJSON_AddItemToObject(o, "commands", a);
+    return finish(o);
+}
+
+char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool idle,
+                  const struct spy_thread_row *threads, int nthreads, const char *id)
+{
+    struct spy_status st;
+    spy_get_status(&st);
+    cJSON *o = begin("top", id);
+    cJSON *rows = cJSON_CreateArray();
+    cJSON *ths = cJSON_CreateArray();
+    if (!o || !rows || !ths) {
+        cJSON_Delete(o);
+        cJSON_Delete(rows);
+        cJSON_Delete(ths);
+        return NULL;
+    }
+    cJSON_AddBoolToObject(o, "live", live);
+    add_num(o, "limit", limit);
+    add_num(o, "window", top->window);
+    cJSON_AddBoolToObject(o, "idle", idle);
+    add_num(o, "samples", (double)top->samples);
+    add_num(o, "idle_samples", (double)top->idle_samples);
+    add_num(o, "rate", st.rate);
+    add_num(o, "effective_rate", st.effective_rate);
+    for (int i = 0; i < top->nrows; i++) {
+        const struct spy_top_entry *e = &top->rows[i];
+        cJSON *r = cJSON_CreateObject();
+        if (!r)
+            break;
+        cJSON_AddStringToObject(r, "function", e->function);
+        cJSON_AddStringToObject(r, "file", e->file);
+        add_num(r, "line", e->line);
+        add_num(r, "own", (double)e->own);
+        add_num(r, "total", (double)e->total);
+        add_num(r, "own_pct", e->own_pct);
+        add_num(r, "total_pct", e->total_pct);
+        cJSON_AddItemToArray(rows, r);
+    }
+    cJSON_AddItemToObject(o, "rows", rows);
+    for (int i = 0; i < nthreads; i++) {
+        cJSON *t = cJSON_CreateObject();
+        if (!t)
+            break;
+        add_num(t, "tid", threads[i].tid);
+        if (threads[i].name[0])
+            cJSON_AddStringToObject(t, "name", threads[i].name);
+        else
+            cJSON_AddNullToObject(t, "name");
+        add_num(t, "samples", (double)threads[i].samples);
+        cJSON_AddBoolToObject(t, "idle", threads[i].idle);
+        cJSON_AddBoolToObject(t, "gil", threads[i].gil);
+        cJSON_AddItemToArray(ths, t);
+    }
+    cJSON_AddItemToObject(o, "threads", ths);
+    return finish(o);
+}
+
+static void add_formats(cJSON *o, unsigned formats)
+{
+    cJSON *a = cJSON_CreateArray();
+    const char *names[] = { "svg", "collapsed", "speedscope" };
+    for (int i = 0; a && i < 3; i++)
+        if (formats & (1u << i))
+            cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
+    cJSON_AddItemToObject(o, "formats", a);
+}
+
+char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int rec_seconds, double rec_elapsed,
+                     unsigned rec_formats, uint64_t rec_samples, const char *id)
+{
+    struct spy_status st;
+    spy_get_status(&st);
+    cJSON *o = begin("status", id);
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "version", st.version);
+    add_num(o, "pid", st.pid);
+    cJSON_AddStringToObject(o, "python_version", st.python_version);
+    cJSON_AddBoolToObject(o, "running", st.running);
+    add_num(o, "rate", st.rate);
+    add_num(o, "effective_rate", st.effective_rate);
+    add_num(o, "samples", (double)st.samples);
+    add_num(o, "dropped", (double)st.dropped);
+    add_num(o, "torn_reads", (double)st.torn_reads);
+    add_num(o, "missed_ticks", (double)st.missed_ticks);
+    add_num(o, "overflow", (double)st.overflow);
+    add_num(o, "uptime", st.uptime);
+    add_num(o, "cpu_budget", st.cpu_budget);
+    add_num(o, "sampler_cpu_seconds", st.sampler_cpu_seconds);
+    cJSON_AddStringToObject(o, "read_method", st.read_method);
+    add_num(o, "threads", st.threads);
+    add_num(o, "sample_cost_us", st.sample_cost_us);
+    add_num(o, "history", st.history);
+    add_num(o, "memory_bytes", (double)st.memory_bytes);
+    add_num(o, "stacks", (double)st.stacks);
+    add_num(o, "functions", (double)st.functions);
+    add_num(o, "clients", clients);
+    add_num(o, "frames_dropped", (double)frames_dropped);
+    if (recording) {
+        cJSON *r = cJSON_CreateObject();
+        add_num(r, "seconds", rec_seconds);
+        add_num(r, "elapsed", rec_elapsed);
+        add_formats(r, rec_formats);
+        add_num(r, "samples", (double)rec_samples);
+        cJSON_AddItemToObject(o, "recording", r);
+    } else {
+        cJSON_AddNullToObject(o, "recording");
+    }
+    return finish(o);
+}
+
+char *spy_msg_dump(const struct spy_dump_result *dump, const char *id)
+{
+    cJSON *o = begin("dump", id);
+    cJSON *ths = cJSON_CreateArray();
+    if (!o || !ths) {
+        cJSON_Delete(o);
+        cJSON_Delete(ths);
+        return NULL;
+    }
+    for (int i = 0; i < dump->nthreads; i++) {
+        const struct spy_dump_thread *t = &dump->threads[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON *frames = cJSON_CreateArray();
+        if (!j || !frames) {
+            cJSON_Delete(j);
+            cJSON_Delete(frames);
+            break;
+        }
+        add_num(j, "tid", t->tid);
+        add_num(j, "thread_id", (double)t->thread_id);
+        if (t->name)
+            cJSON_AddStringToObject(j, "name", t->name);
+        else
+            cJSON_AddNullToObject(j, "name");
+        cJSON_AddBoolToObject(j, "gil", t->gil);
+        cJSON_AddBoolToObject(j, "idle", t->idle);
+        cJSON_AddBoolToObject(j, "truncated", t->truncated);
+        for (int f = 0; f < t->nframes; f++) {
+            cJSON *fr = cJSON_CreateObject();
+            if (!fr)
+                break;
+            cJSON_AddStringToObject(fr, "function", t->frames[f].function ? t->frames[f].function : "?");
+            cJSON_AddStringToObject(fr, "file", t->frames[f].file ? t->frames[f].file : "?");
+            add_num(fr, "line", t->frames[f].line);
+            cJSON_AddItemToArray(frames, fr);
+        }
+        cJSON_AddItemToObject(j, "frames", frames);
+        cJSON_AddItemToArray(ths, j);
+    }
+    cJSON_AddItemToObject(o, "threads", ths);
+    return finish(o);
+}
+
+char *spy_msg_rate(int rate, const char *id)
+{
+    cJSON *o = begin("rate", id);
+    if (o)
+        add_num(o, "rate", rate);
+    return finish(o);
+}
+
+char *spy_msg_live(int limit, int window, bool idle, const char *id)
+{
+    cJSON *o = begin("live", id);
+    if (o) {
+        add_num(o, "limit", limit);
+        add_num(o, "window", window);
+        cJSON_AddBoolToObject(o, "idle", idle);
+    }
+    return finish(o);
+}
+
+char *spy_msg_record_started(int seconds, unsigned formats, const char *id)
+{
+    cJSON *o = begin("record_started", id);
+    if (o) {
+        add_num(o, "seconds", seconds);
+        add_formats(o, formats);
+    }
+    return finish(o);
+}
+
+char *spy_msg_record_progress(double elapsed, int seconds, uint64_t samples)
+{
+    cJSON *o = begin("record_progress", NULL);
+    if (o) {
+        add_num(o, "elapsed", elapsed);
+        add_num(o, "seconds", seconds);
+        add_num(o, "samples", (double)samples);
+    }
+    return finish(o);
+}
+
+char *spy_msg_record_done(const struct spy_written *files, int nfiles, uint64_t samples, double duration,
+                          uint64_t unique_stacks, const char *error, const char *id)
+{
+    cJSON *o = begin("record_done", id);
+    cJSON *a = cJSON_CreateArray();
+    if (!o || !a) {
+        cJSON_Delete(o);
+        cJSON_Delete(a);
+        return NULL;
+    }
+    for (int i = 0; i < nfiles; i++) {
+        cJSON *f = cJSON_CreateObject();
+        if (!f)
+            break;
+        cJSON_AddStringToObject(f, "format", files[i].format);
+        cJSON_AddStringToObject(f, "path", files[i].path);
+        add_num(f, "bytes", (double)files[i].bytes);
+        cJSON_AddItemToArray(a, f);
+    }
+    cJSON_AddItemToObject(o, "files", a);
+    add_num(o, "samples", (double)samples);
+    add_num(o, "duration", duration);
+    add_num(o, "unique_stacks", (double)unique_stacks);
+    if (error)
+        cJSON_AddStringToObject(o, "error", error);
+    return finish(o);
+}

@@ -1,0 +1,43 @@
+/* messages.h — the JSON objects the agent sends (docs/PROTOCOL.md), built
+ * from the C API's results.  Each returns a malloc'd NUL-terminated string
+ * (free() it), or NULL when out of memory. */
+#ifndef SPY_MESSAGES_H
+#define SPY_MESSAGES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol.h"
+#include "spyagent.h"
+
+struct spy_thread_row {
+    int tid;
+    char name[64];
+    uint64_t samples;
+    bool idle, gil;
+};
+
+/* id: the JSON text of the command's "id" ("" for none). */
+char *spy_msg_error(const char *code, const char *message, const char *id);
+char *spy_msg_simple(const char *type, const char *id);
+char *spy_msg_hello(const char *cmdline, int interval_ms, const char *data_dir);
+char *spy_msg_help(const char *id);
+char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool idle,
+                  const struct spy_thread_row *threads, int nthreads, const char *id);
+char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int rec_seconds, double rec_elapsed,
+                     unsigned rec_formats, uint64_t rec_samples, const char *id);
+char *spy_msg_dump(const struct spy_dump_result *dump, const char *id);
+char *spy_msg_rate(int rate, const char *id);
+char *spy_msg_live(int limit, int window, bool idle, const char *id);
+char *spy_msg_record_started(int seconds, unsigned formats, const char *id);
+char *spy_msg_record_progress(double elapsed, int seconds, uint64_t samples);
+
+struct spy_written {
+    const char *format;
+    char path[1200];
+    uint64_t bytes;
+};
+char *spy_msg_record_done(const struct spy_written *files, int nfiles, uint64_t samples, double duration,
+                          uint64_t unique_stacks, const char *error, const char *id);
+
+#endif

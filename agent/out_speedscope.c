@@ -1,0 +1,177 @@
+/*
+ * out_speedscope.c — speedscope's JSON file format
+ * (https://www.speedscope.app/file-format-schema.json).
+ *
+ * One "sampled" profile per thread that has samples, unit "none", weights
+ * = sample counts, startValue 0, endValue = the thread's total.  Frames are
+ * shared: one entry per distinct label that some written sample uses, named
+ * "function (file:line)" with `file` and `line` too.  A sample's stack
+ * lists frame indices outermost first, as speedscope expects (its importer
+ * treats the first index as the root).  The profile opened first
+ * (activeProfileIndex) is the busiest thread.
+ *
+ * Runs on the caller's thread; reads only the profile; memory is
+ * proportional to its frames, samples and threads.
+ */
+#include "writers.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spyagent.h"
+
+static int put_u64(struct spy_sink *s, uint64_t v)
+{
+    char buf[24];
+    char *p = buf + sizeof(buf);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return spy_sink_write(s, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static bool included(const struct spy_profile_sample *smp, const struct spy_write_options *o)
+{
+    return smp->count > 0 && (!(smp->flags & SPY_FLAG_IDLE) || o->include_idle);
+}
+
+static int put_thread_name(struct spy_sink *s, const struct spy_profile_thread *t)
+{
+    char name[sizeof(t->name) + 1];
+    snprintf(name, sizeof(name), "%.*s", (int)sizeof(t->name), t->name[0] ? t->name : "?");
+    if (spy_sink_json_str(s, name) != 0)
+        return -1;
+    return spy_sink_printf(s, " (%d)", t->tid);
+}
+
+int spy_write_speedscope(const struct spy_profile *p, const struct spy_write_options *o,
+                         struct spy_sink *s)
+{
+    struct spy_labels labels = { 0 };
+    uint32_t *index = NULL;          /* per frame: position in shared.frames */
+    size_t *by_thread = NULL;        /* included samples grouped by thread */
+    size_t *start = NULL;            /* per thread: first entry in by_thread */
+    size_t *fill = NULL;             /* per thread: next free entry while grouping */
+    int rc = -1;
+
+    if (s->failed)
+        return -1;
+    if (spy_profile_check(p) != 0) {
+        s->failed = 1;
+        snprintf(s->error, sizeof(s->error), "invalid profile");
+        return -1;
+    }
+    if (spy_labels_build(&labels, p) != 0)
+        goto cleanup;
+    index = malloc((p->nframes ? p->nframes : 1) * sizeof(*index));
+    by_thread = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*by_thread));
+    start = calloc((size_t)p->nthreads + 1, sizeof(*start));
+    fill = malloc(((size_t)p->nthreads + 1) * sizeof(*fill));
+    if (!index || !by_thread || !start || !fill)
+        goto cleanup;
+
+    /* Which frames are used, and the samples of each thread in order. */
+    memset(index, 0xff, (p->nframes ? p->nframes : 1) * sizeof(*index));
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const struct spy_profile_sample *smp = &p->samples[i];
+        if (!included(smp, o))
+            continue;
+        start[smp->thread + 1]++;
+        for (uint32_t k = 0; k < smp->depth; k++)
+            index[labels.canon[p->frame_ids[smp->first + k]]] = 0;
+    }
+    for (uint32_t t = 0; t < p->nthreads; t++)
+        start[t + 1] += start[t];
+    memcpy(fill, start, ((size_t)p->nthreads + 1) * sizeof(*fill));
+    for (size_t i = 0; i < p->nsamples; i++)
+        if (included(&p->samples[i], o))
+            by_thread[fill[p->samples[i].thread]++] = i;
+
+    spy_sink_puts(s, "{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\n"
+                     "\"shared\":{\"frames\":[");
+    uint32_t nused = 0;
+    for (uint32_t f = 0; f < p->nframes; f++) {
+        if (index[f] == UINT32_MAX)
+            continue;
+        index[f] = nused;
+        const struct spy_profile_frame *fr = &p->frames[f];
+        spy_sink_puts(s, nused ? ",\n{\"name\":\"" : "\n{\"name\":\"");
+        spy_sink_json_str(s, spy_label(&labels, f));
+        spy_sink_puts(s, "\",\"file\":\"");
+        spy_sink_json_str(s, fr->file ? fr->file : "?");
+        spy_sink_printf(s, "\",\"line\":%d}", fr->line);
+        nused++;
+    }
+    spy_sink_puts(s, "]},\n\"profiles\":[");
+
+    uint32_t nprofiles = 0, active = 0;
+    uint64_t busiest = 0;
+    for (uint32_t t = 0; t < p->nthreads; t++) {
+        if (start[t] == start[t + 1])
+            continue;
+        uint64_t sum = 0;
+        for (size_t j = start[t]; j < start[t + 1]; j++)
+            sum += p->samples[by_thread[j]].count;
+        if (sum > busiest) {
+            busiest = sum;
+            active = nprofiles;
+        }
+        spy_sink_puts(s, nprofiles ? ",\n{" : "\n{");
+        spy_sink_puts(s, "\"type\":\"sampled\",\"name\":\"");
+        put_thread_name(s, &p->threads[t]);
+        spy_sink_printf(s, "\",\"unit\":\"none\",\"startValue\":0,\"endValue\":%" PRIu64
+                        ",\n\"samples\":[", sum);
+        for (size_t j = start[t]; j < start[t + 1]; j++) {
+            const struct spy_profile_sample *smp = &p->samples[by_thread[j]];
+            spy_sink_puts(s, j > start[t] ? ",[" : "[");
+            for (uint32_t k = 0; k < smp->depth; k++) {
+                uint32_t f = p->frame_ids[smp->first + smp->depth - 1 - k];  /* outermost first */
+                if (k)
+                    spy_sink_write(s, ",", 1);
+                put_u64(s, index[labels.canon[f]]);
+            }
+            spy_sink_write(s, "]", 1);
+        }
+        spy_sink_puts(s, "],\n\"weights\":[");
+        for (size_t j = start[t]; j < start[t + 1]; j++) {
+            if (j > start[t])
+                spy_sink_write(s, ",", 1);
+            put_u64(s, p->samples[by_thread[j]].count);
+        }
+        spy_sink_puts(s, "]}");
+        nprofiles++;
+    }
+    if (nprofiles == 0)
+        spy_sink_puts(s, "\n{\"type\":\"sampled\",\"name\":\"(no samples)\",\"unit\":\"none\","
+                         "\"startValue\":0,\"endValue\":0,\"samples\":[],\"weights\":[]}");
+
+    spy_sink_puts(s, "],\n\"name\":\"");
+    if (o->title && *o->title) {
+        spy_sink_json_str(s, o->title);
+    } else if (p->program[0]) {
+        char prog[sizeof(p->program) + 1];
+        snprintf(prog, sizeof(prog), "%.*s", (int)sizeof(p->program), p->program);
+        spy_sink_json_str(s, prog);
+        spy_sink_printf(s, " (pid %d)", p->pid);
+    } else {
+        spy_sink_puts(s, "spyagent profile");
+    }
+    spy_sink_printf(s, "\",\"activeProfileIndex\":%" PRIu32 ",\"exporter\":\"spyagent %s\"}\n",
+                    active, SPY_VERSION);
+    rc = s->failed ? -1 : 0;
+
+cleanup:
+    if (rc != 0 && !s->failed) {     /* every other way here ran out of memory */
+        s->failed = 1;
+        snprintf(s->error, sizeof(s->error), "out of memory writing speedscope JSON");
+    }
+    free(index);
+    free(by_thread);
+    free(start);
+    free(fill);
+    spy_labels_free(&labels);
+    return rc;
+}

@@ -1,0 +1,128 @@
+/*
+ * profile.c — releasing a profile, and the frame labels every writer prints.
+ *
+ * A profile is a plain snapshot owned by whoever built it; nothing here
+ * touches the stack store.  Labels are built per call on the caller's
+ * thread (the writer thread, or a test), from the profile alone, with
+ * memory proportional to the frames table.  Frames with byte-identical
+ * labels share a representative (`canon`), the lowest such frame id, so
+ * outputs merge what they would print the same way.
+ */
+#include "profile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void spy_profile_free(struct spy_profile *p)
+{
+    if (!p)
+        return;
+    if (p->frames) {
+        for (uint32_t i = 0; i < p->nframes; i++) {
+            free(p->frames[i].function);
+            free(p->frames[i].file);
+        }
+    }
+    free(p->frames);
+    free(p->threads);
+    free(p->samples);
+    free(p->frame_ids);
+    memset(p, 0, sizeof(*p));
+}
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;          /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+}
+
+void spy_labels_free(struct spy_labels *l)
+{
+    free(l->text);
+    free(l->off);
+    free(l->len);
+    free(l->canon);
+    memset(l, 0, sizeof(*l));
+}
+
+int spy_labels_build(struct spy_labels *l, const struct spy_profile *p)
+{
+    uint32_t *table = NULL;
+    size_t nslots = 1;
+    size_t total = 0;
+    int rc = -1;
+
+    memset(l, 0, sizeof(*l));
+    size_t n = p->nframes ? p->nframes : 1;
+    for (uint32_t i = 0; i < p->nframes; i++) {
+        const struct spy_profile_frame *f = &p->frames[i];
+        /* function + " (" + file + ":" + up to 11 digits + ")" + NUL */
+        total += strlen(f->function ? f->function : "?")
+                 + strlen(f->file ? f->file : "?") + 17;
+    }
+    l->text = malloc(total ? total : 1);
+    l->off = malloc(n * sizeof(*l->off));
+    l->len = malloc(n * sizeof(*l->len));
+    l->canon = malloc(n * sizeof(*l->canon));
+    while (nslots < 2 * n)
+        nslots <<= 1;
+    table = malloc(nslots * sizeof(*table));
+    if (!l->text || !l->off || !l->len || !l->canon || !table)
+        goto cleanup;
+    memset(table, 0xff, nslots * sizeof(*table));
+
+    size_t pos = 0;
+    for (uint32_t i = 0; i < p->nframes; i++) {
+        const struct spy_profile_frame *f = &p->frames[i];
+        int w = snprintf(l->text + pos, total - pos, "%s (%s:%d)",
+                         f->function ? f->function : "?",
+                         f->file ? f->file : "?", f->line);
+        if (w < 0 || (size_t)w >= total - pos)
+            goto cleanup;
+        l->off[i] = pos;
+        l->len[i] = (uint32_t)w;
+        l->canon[i] = i;
+        uint64_t h = hash_bytes(l->text + pos, (size_t)w);
+        for (size_t k = h & (nslots - 1);; k = (k + 1) & (nslots - 1)) {
+            uint32_t j = table[k];
+            if (j == UINT32_MAX) {
+                table[k] = i;
+                break;
+            }
+            if (l->len[j] == (uint32_t)w && memcmp(l->text + l->off[j], l->text + pos, (size_t)w) == 0) {
+                l->canon[i] = j;
+                break;
+            }
+        }
+        pos += (size_t)w + 1;
+    }
+    rc = 0;
+
+cleanup:
+    free(table);
+    if (rc != 0)
+        spy_labels_free(l);
+    return rc;
+}
+
+int spy_profile_check(const struct spy_profile *p)
+{
+    if ((p->nframes && !p->frames) || (p->nthreads && !p->threads)
+        || (p->nsamples && !p->samples) || (p->nframe_ids && !p->frame_ids))
+        return -1;
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const struct spy_profile_sample *s = &p->samples[i];
+        if (s->thread >= p->nthreads || s->first > p->nframe_ids
+            || s->depth > p->nframe_ids - s->first)
+            return -1;
+    }
+    for (size_t i = 0; i < p->nframe_ids; i++)
+        if (p->frame_ids[i] >= p->nframes)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,81 @@
+/* profile.h — a self-contained copy of what was sampled over some span of
+ * time, in the form every writer (collapsed, speedscope, SVG, pprof,
+ * reports) reads.  Built from the stack store by spy_profile_build();
+ * owns all its memory; released by spy_profile_free(). */
+#ifndef SPY_PROFILE_H
+#define SPY_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The same values as in stackstore.h, for code that reads profiles only. */
+#ifndef SPY_FLAG_IDLE
+#define SPY_FLAG_IDLE 1u
+#endif
+#ifndef SPY_FLAG_GIL
+#define SPY_FLAG_GIL 2u
+#endif
+
+struct spy_profile_frame {
+    char *function;          /* qualified name where the version has one */
+    char *file;
+    int line;                /* current line */
+    int firstlineno;         /* line of the definition */
+};
+
+struct spy_profile_thread {
+    int tid;
+    uint64_t thread_id;
+    char name[64];           /* "" if unknown */
+};
+
+struct spy_profile_sample {
+    uint32_t thread;         /* index into threads */
+    uint32_t depth;
+    uint32_t first;          /* index into frame_ids of the innermost frame */
+    unsigned flags;          /* SPY_FLAG_IDLE | SPY_FLAG_GIL */
+    uint64_t count;
+};
+
+struct spy_profile {
+    struct spy_profile_frame *frames;
+    uint32_t nframes;
+    struct spy_profile_thread *threads;
+    uint32_t nthreads;
+    struct spy_profile_sample *samples;   /* one per distinct (thread, stack, flags) */
+    size_t nsamples;
+    uint32_t *frame_ids;     /* sample stacks, innermost first, index into frames */
+    size_t nframe_ids;
+    uint64_t total;          /* sum of counts */
+    double start_time;       /* Unix time of the first second covered */
+    double duration;         /* seconds covered */
+    int rate;                /* samples per second per thread */
+    int pid;
+    char program[256];       /* the process's command line, shortened */
+};
+
+void spy_profile_free(struct spy_profile *p);
+/* 0 if every index in p is in range (samples' threads and frame runs,
+ * frame ids), -1 otherwise; writers refuse a profile that is not. */
+int spy_profile_check(const struct spy_profile *p);
+
+/* Every frame's label, "function (file:line)" as py-spy prints it, built
+ * once by a writer.  `canon[f]` is the lowest frame id whose label is
+ * byte-identical to frame f's, so frames that print alike merge. */
+struct spy_labels {
+    char *text;              /* all labels, each NUL-terminated */
+    size_t *off;             /* per frame: offset of its label in text */
+    uint32_t *len;           /* per frame: strlen of its label */
+    uint32_t *canon;         /* per frame: representative frame id */
+};
+
+/* 0, or -1 if memory ran out (l is then empty and safe to free). */
+int spy_labels_build(struct spy_labels *l, const struct spy_profile *p);
+void spy_labels_free(struct spy_labels *l);
+static inline const char *spy_label(const struct spy_labels *l, uint32_t frame)
+{
+    return l->text + l->off[frame];
+}
+
+#endif

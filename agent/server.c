@@ -1,0 +1,860 @@
+/*
+ * server.c — the spy-server thread: a libwebsockets server that streams
+ * live top to every client and answers the commands of docs/PROTOCOL.md.
+ *
+ * One thread runs the lws service loop and makes every lws call; the only
+ * call other threads make is lws_cancel_service(), to wake it (stop, and a
+ * finished file-writing job).  Each client has a bounded queue of outgoing
+ * messages: a client that does not read loses live pushes (counted) and, if
+ * even its replies no longer fit, is disconnected; nobody else waits for it
+ * and the sampler never does.  Writing recordings (a 20 MB SVG) happens on a
+ * spy-writer thread so pushes never stall.
+ *
+ * Security: loopback by default; any other address needs SPY_TOKEN; the
+ * token (URL ?token= or an `auth` first message) is compared in constant
+ * time; browsers must come from an allowed Origin; oversized messages,
+ * floods and invalid UTF-8 close that client only.
+ *
+ * Threads: spy_server_start/stop from the agent's lifecycle (spy_start,
+ * spy_stop, the destructor); everything else on the spy-server thread,
+ * except the writer job, which touches only the store and the mailbox.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "agent.h"
+#include "log.h"
+#include "messages.h"
+#include "procinfo.h"
+#include "protocol.h"
+#include "recorder.h"
+
+#define QUEUE_MAX 64          /* messages waiting for one client */
+#define QUEUE_LIVE_MAX 48     /* above this, live pushes are dropped */
+#define MSG_MAX 4096          /* largest message a client may send */
+#define FLOOD_MAX 50          /* commands per second per client */
+#define LIVE_LIMIT 50
+#define LIVE_WINDOW 5
+#define MAX_FDS 256
+
+struct client {
+    struct lws *wsi;
+    struct client *next;
+    uint64_t serial;          /* identifies the client across the writer job */
+    bool authed, paused;
+    int live_limit, live_window;   /* window 0 = since start */
+    bool live_idle;
+    char *queue[QUEUE_MAX];   /* each with LWS_PRE bytes of headroom */
+    size_t qlen[QUEUE_MAX];
+    bool qlive[QUEUE_MAX];
+    int qhead, qcount;
+    uint64_t flood_start;
+    int flood_count;
+    char rx[MSG_MAX + 1];
+    size_t rxlen;
+    bool rx_overflow;
+    int close_code;           /* nonzero: close with this on the next writable */
+    char close_reason[64];
+};
+
+struct writer_job {
+    struct spy_record_job job;
+    uint64_t owner, requester;  /* client serials to send record_done to */
+};
+
+static struct {
+    struct lws_context *ctx;
+    pthread_t thread;
+    bool thread_started;
+    atomic_bool stop;
+    struct spy_config cfg;
+    char cmdline[1024];
+    char data_dir[1024];
+    struct client *clients;
+    int nclients;
+    uint64_t next_serial;
+    atomic_uint_fast64_t frames_dropped;
+    lws_sorted_usec_list_t sul_push, sul_record;
+
+    /* the recording in progress (server thread only) */
+    bool rec_active;
+    int rec_seconds;
+    unsigned rec_formats;
+    uint64_t rec_started_ns;
+    double rec_start_time;
+    uint64_t rec_owner;
+    char rec_id[160];
+
+    /* the writer: one job at a time */
+    pthread_t writer;
+    bool writer_running;
+    pthread_mutex_t mail_lock;
+    char *mail;               /* record_done from the writer, for the server thread */
+    uint64_t mail_to[2];
+
+    /* fds lws owns, closed without lws in a fork child */
+    int fds[MAX_FDS];
+    int nfds;
+} srv = { .mail_lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* ---- outgoing queues ----------------------------------------------------- */
+
+/* Queue msg (taking ownership).  Live pushes give way when the queue is
+ * long; a reply that does not fit closes the client. */
+static void send_to(struct client *c, char *msg, bool live)
+{
+    if (!msg)
+        return;
+    if (c->close_code || (live && c->qcount >= QUEUE_LIVE_MAX)) {
+        if (live)
+            atomic_fetch_add(&srv.frames_dropped, 1);
+        free(msg);
+        return;
+    }
+    if (c->qcount >= QUEUE_MAX) {
+        free(msg);
+        c->close_code = 4009;
+        snprintf(c->close_reason, sizeof(c->close_reason), "client too slow: replies not read");
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
+    size_t len = strlen(msg);
+    char *buf = malloc(LWS_PRE + len);
+    if (!buf) {
+        free(msg);
+        return;
+    }
+    memcpy(buf + LWS_PRE, msg, len);
+    free(msg);
+    int slot = (c->qhead + c->qcount) % QUEUE_MAX;
+    c->queue[slot] = buf;
+    c->qlen[slot] = len;
+    c->qlive[slot] = live;
+    c->qcount++;
+    lws_callback_on_writable(c->wsi);
+}
+
+static void clear_queue(struct client *c)
+{
+    while (c->qcount > 0) {
+        free(c->queue[c->qhead]);
+        c->qhead = (c->qhead + 1) % QUEUE_MAX;
+        c->qcount--;
+    }
+}
+
+static struct client *find_client(uint64_t serial)
+{
+    for (struct client *c = srv.clients; c; c = c->next)
+        if (c->serial == serial)
+            return c;
+    return NULL;
+}
+
+/* ---- live pushes ------------------------------------------------------- */
+
+static void thread_rows(struct spy_thread_row *rows, int *n, int cap, int window)
+{
+    struct spy_store *s = &spy_agent.store;
+    *n = 0;
+    if (!spy_agent.store_ready)
+        return;
+    /* samples per thread in the window: sum the per-slot counts of top
+     * over all threads would need one top per thread; the slot's own
+     * counter since start is close enough for the panel and cheap */
+    (void)window;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->nslots && *n < cap; i++) {
+        const struct spy_thread_slot *sl = &s->slots[i];
+        if (sl->samples == 0)
+            continue;
+        struct spy_thread_row *r = &rows[(*n)++];
+        r->tid = sl->tid;
+        memcpy(r->name, sl->name, sizeof(r->name));
+        r->name[sizeof(r->name) - 1] = '\0';
+        r->samples = sl->samples;
+        r->idle = sl->idle;
+        r->gil = sl->gil;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static char *top_message(int limit, int window, bool idle, bool live, const char *id)
+{
+    struct spy_top_result top;
+    struct spy_thread_row rows[128];
+    int nrows = 0;
+    if (spy_top(limit, window, idle, 0, &top) != 0)
+        return spy_msg_error("internal", "out of memory computing top", id);
+    thread_rows(rows, &nrows, 128, window);
+    char *m = spy_msg_top(&top, live, limit, idle, rows, nrows, id);
+    spy_top_result_free(&top);
+    return m;
+}
+
+static void push_live(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    /* clients mostly share one view: compute each distinct one once */
+    struct view {
+        int limit, window;
+        bool idle;
+        char *msg;
+    } views[8];
+    int nviews = 0;
+    for (struct client *c = srv.clients; c; c = c->next) {
+        if (!c->authed || c->paused || c->close_code)
+            continue;
+        int v;
+        for (v = 0; v < nviews; v++)
+            if (views[v].limit == c->live_limit && views[v].window == c->live_window && views[v].idle == c->live_idle)
+                break;
+        if (v == nviews) {
+            if (nviews == 8) {
+                send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, true, ""), true);
+                continue;
+            }
+            views[v].limit = c->live_limit;
+            views[v].window = c->live_window;
+            views[v].idle = c->live_idle;
+            views[v].msg = top_message(c->live_limit, c->live_window, c->live_idle, true, "");
+            nviews++;
+        }
+        if (views[v].msg)
+            send_to(c, strdup(views[v].msg), true);
+    }
+    for (int v = 0; v < nviews; v++)
+        free(views[v].msg);
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_push, push_live, (lws_usec_t)srv.cfg.interval_ms * 1000);
+}
+
+/* ---- recordings ---------------------------------------------------------- */
+
+static void *writer_main(void *arg)
+{
+    struct writer_job *w = arg;
+    pthread_setname_np(pthread_self(), "spy-writer");
+    char *done = spy_record_write(&spy_agent.store, &w->job);
+    pthread_mutex_lock(&srv.mail_lock);
+    free(srv.mail);
+    srv.mail = done;
+    srv.mail_to[0] = w->owner;
+    srv.mail_to[1] = w->requester;
+    pthread_mutex_unlock(&srv.mail_lock);
+    free(w);
+    if (srv.ctx)
+        lws_cancel_service(srv.ctx);
+    return NULL;
+}
+
+static void join_writer(void)
+{
+    if (srv.writer_running) {
+        pthread_join(srv.writer, NULL);
+        srv.writer_running = false;
+    }
+}
+
+static int start_writer(const struct spy_record_job *job, uint64_t owner, uint64_t requester)
+{
+    join_writer();
+    struct writer_job *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -1;
+    w->job = *job;
+    w->owner = owner;
+    w->requester = requester;
+    sigset_t all, old;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&srv.writer, NULL, writer_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        free(w);
+        return -1;
+    }
+    srv.writer_running = true;
+    return 0;
+}
+
+static bool writer_busy(void)
+{
+    if (!srv.writer_running)
+        return false;
+    pthread_mutex_lock(&srv.mail_lock);
+    bool done = srv.mail != NULL;
+    pthread_mutex_unlock(&srv.mail_lock);
+    return !done;
+}
+
+static void fill_job(struct spy_record_job *job, enum spy_span span, int window, unsigned formats, double duration,
+                     double start_time, const char *id)
+{
+    memset(job, 0, sizeof(*job));
+    job->span = span;
+    job->window = window;
+    job->formats = formats ? formats : (SPY_FMT_SVG | SPY_FMT_COLLAPSED);
+    job->duration = duration;
+    job->start_time = start_time;
+    snprintf(job->data_dir, sizeof(job->data_dir), "%s", srv.data_dir);
+    snprintf(job->id, sizeof(job->id), "%s", id);
+}
+
+/* End the recording in progress and hand it to the writer. */
+static void finish_recording(uint64_t requester)
+{
+    if (!srv.rec_active)
+        return;
+    srv.rec_active = false;
+    spy_store_record_stop(&spy_agent.store);
+    lws_sul_cancel(&srv.sul_record);
+    struct spy_record_job job;
+    double elapsed = (double)(spy_now_ns() - srv.rec_started_ns) / 1e9;
+    fill_job(&job, SPY_SPAN_RECORDING, 0, srv.rec_formats, elapsed, srv.rec_start_time, srv.rec_id);
+    if (start_writer(&job, srv.rec_owner, requester) != 0) {
+        struct client *c = find_client(srv.rec_owner);
+        if (c)
+            send_to(c, spy_msg_error("internal", "cannot start the writer thread", srv.rec_id), false);
+    }
+}
+
+static void record_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (!srv.rec_active)
+        return;
+    double elapsed = (double)(spy_now_ns() - srv.rec_started_ns) / 1e9;
+    if (elapsed + 0.0005 >= srv.rec_seconds) {
+        finish_recording(0);
+        return;
+    }
+    struct client *c = find_client(srv.rec_owner);
+    if (c) {
+        pthread_mutex_lock(&spy_agent.store.lock);
+        uint64_t samples = spy_agent.store.rec_samples;
+        pthread_mutex_unlock(&spy_agent.store.lock);
+        send_to(c, spy_msg_record_progress(elapsed, srv.rec_seconds, samples), false);
+    }
+    double left = srv.rec_seconds - elapsed;
+    double next = left < 1.0 ? left : 1.0;
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_record, record_tick, (lws_usec_t)(next * 1e6) + 1);
+}
+
+static void deliver_mail(void)
+{
+    pthread_mutex_lock(&srv.mail_lock);
+    char *m = srv.mail;
+    uint64_t to0 = srv.mail_to[0], to1 = srv.mail_to[1];
+    srv.mail = NULL;
+    pthread_mutex_unlock(&srv.mail_lock);
+    if (!m)
+        return;
+    join_writer();
+    struct client *a = to0 ? find_client(to0) : NULL;
+    struct client *b = to1 && to1 != to0 ? find_client(to1) : NULL;
+    if (b)
+        send_to(b, strdup(m), false);
+    if (a)
+        send_to(a, m, false);
+    else
+        free(m);
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static bool loopback_host(const char *h)
+{
+    return strncmp(h, "127.", 4) == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0;
+}
+
+static bool token_matches(const char *given)
+{
+    const char *want = srv.cfg.token;
+    size_t n = strlen(want), m = strlen(given);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(want[i] ^ (i < m ? given[i] : 0));
+    return diff == 0;
+}
+
+static void close_client(struct client *c, int code, const char *reason)
+{
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    lws_callback_on_writable(c->wsi);
+}
+
+static void greet(struct client *c)
+{
+    send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir), false);
+    send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, true, ""), true);
+}
+
+static void run_command(struct client *c, const char *msg, size_t len)
+{
+    struct spy_cmd cmd;
+    struct spy_cmd_error err;
+    int history = spy_agent.store_ready ? spy_agent.store.history : srv.cfg.history;
+    if (spy_protocol_parse(msg, len, history, &cmd, &err) != 0) {
+        if (!c->authed) {
+            close_client(c, 4001, "bad token");
+            return;
+        }
+        send_to(c, spy_msg_error(err.code, err.message, err.id), false);
+        return;
+    }
+    if (!c->authed) {
+        if (cmd.kind == SPY_CMD_AUTH && token_matches(cmd.token)) {
+            c->authed = true;
+            greet(c);
+        } else {
+            close_client(c, 4001, "bad token");
+        }
+        return;
+    }
+    const char *id = cmd.id;
+    char m[320];
+    switch (cmd.kind) {
+    case SPY_CMD_HELP:
+        send_to(c, spy_msg_help(id), false);
+        break;
+    case SPY_CMD_AUTH:
+        send_to(c, spy_msg_simple("authenticated", id), false);
+        break;
+    case SPY_CMD_STATUS: {
+        uint64_t rec_samples = 0;
+        if (srv.rec_active) {
+            pthread_mutex_lock(&spy_agent.store.lock);
+            rec_samples = spy_agent.store.rec_samples;
+            pthread_mutex_unlock(&spy_agent.store.lock);
+        }
+        send_to(c, spy_msg_status(srv.nclients, atomic_load(&srv.frames_dropped), srv.rec_active, srv.rec_seconds,
+                                  srv.rec_active ? (double)(spy_now_ns() - srv.rec_started_ns) / 1e9 : 0.0,
+                                  srv.rec_formats, rec_samples, id), false);
+        break;
+    }
+    case SPY_CMD_TOP:
+        send_to(c, top_message(cmd.limit ? cmd.limit : 20, cmd.window, cmd.idle, false, id), false);
+        break;
+    case SPY_CMD_LIVE:
+        if (cmd.limit)
+            c->live_limit = cmd.limit;
+        if (cmd.window_given)
+            c->live_window = cmd.window_all ? 0 : cmd.window;
+        if (cmd.idle_given)
+            c->live_idle = cmd.idle;
+        send_to(c, spy_msg_live(c->live_limit, c->live_window, c->live_idle, id), false);
+        break;
+    case SPY_CMD_PAUSE:
+        c->paused = true;
+        send_to(c, spy_msg_simple("paused", id), false);
+        break;
+    case SPY_CMD_RESUME:
+        c->paused = false;
+        send_to(c, spy_msg_simple("resumed", id), false);
+        break;
+    case SPY_CMD_DUMP: {
+        struct spy_dump_result d;
+        if (spy_dump(&d) != 0) {
+            send_to(c, spy_msg_error("internal", "could not walk the interpreter's threads", id), false);
+            break;
+        }
+        send_to(c, spy_msg_dump(&d, id), false);
+        spy_dump_result_free(&d);
+        break;
+    }
+    case SPY_CMD_RATE:
+        spy_set_rate(cmd.hz);
+        send_to(c, spy_msg_rate(cmd.hz, id), false);
+        break;
+    case SPY_CMD_RESET:
+        spy_reset();
+        send_to(c, spy_msg_simple("reset", id), false);
+        break;
+    case SPY_CMD_RECORD:
+        if (srv.rec_active || writer_busy()) {
+            if (srv.rec_active)
+                snprintf(m, sizeof(m), "a recording of %d s is running (%.0f s so far); send 'record stop' to end it",
+                         srv.rec_seconds, (double)(spy_now_ns() - srv.rec_started_ns) / 1e9);
+            else
+                snprintf(m, sizeof(m), "the previous recording is still being written; try again in a moment");
+            send_to(c, spy_msg_error("busy", m, id), false);
+            break;
+        }
+        if (spy_store_record_start(&spy_agent.store) != 0) {
+            send_to(c, spy_msg_error("internal", "out of memory starting the recording", id), false);
+            break;
+        }
+        srv.rec_active = true;
+        srv.rec_seconds = cmd.seconds;
+        srv.rec_formats = cmd.formats ? cmd.formats : (SPY_FMT_SVG | SPY_FMT_COLLAPSED);
+        srv.rec_started_ns = spy_now_ns();
+        srv.rec_start_time = (double)time(NULL);
+        srv.rec_owner = c->serial;
+        snprintf(srv.rec_id, sizeof(srv.rec_id), "%s", id);
+        send_to(c, spy_msg_record_started(cmd.seconds, srv.rec_formats, id), false);
+        lws_sul_schedule(srv.ctx, 0, &srv.sul_record, record_tick,
+                         (lws_usec_t)(cmd.seconds < 1 ? cmd.seconds : 1) * 1000000);
+        break;
+    case SPY_CMD_RECORD_STOP:
+        if (!srv.rec_active) {
+            send_to(c, spy_msg_error("not_recording", "no recording is running: start one with 'record SECONDS'", id),
+                    false);
+            break;
+        }
+        finish_recording(c->serial);
+        break;
+    case SPY_CMD_RECORD_LAST: {
+        if (writer_busy()) {
+            send_to(c, spy_msg_error("busy", "a recording is being written; try again in a moment", id), false);
+            break;
+        }
+        struct spy_record_job job;
+        fill_job(&job, SPY_SPAN_WINDOW, cmd.seconds, cmd.formats, (double)cmd.seconds,
+                 (double)time(NULL) - cmd.seconds, id);
+        if (start_writer(&job, c->serial, 0) != 0)
+            send_to(c, spy_msg_error("internal", "cannot start the writer thread", id), false);
+        break;
+    }
+    }
+}
+
+/* ---- lws callback ------------------------------------------------------ */
+
+static bool origin_allowed(const char *origin)
+{
+    if (strcmp(origin, "null") == 0)
+        return true;
+    const char *schemes[] = { "http://", "https://" };
+    const char *hosts[] = { "127.0.0.1", "localhost", "[::1]" };
+    for (int s = 0; s < 2; s++)
+        for (int h = 0; h < 3; h++) {
+            size_t ls = strlen(schemes[s]), lh = strlen(hosts[h]);
+            if (strncmp(origin, schemes[s], ls) == 0 && strncmp(origin + ls, hosts[h], lh) == 0) {
+                const char *rest = origin + ls + lh;
+                if (*rest == '\0')
+                    return true;
+                if (*rest == ':' && rest[1]) {
+                    bool digits = true;
+                    for (const char *p = rest + 1; *p; p++)
+                        digits &= *p >= '0' && *p <= '9';
+                    if (digits)
+                        return true;
+                }
+            }
+        }
+    const char *extra = srv.cfg.origins;
+    if (extra[0]) {
+        size_t n = strlen(origin);
+        for (const char *p = extra; *p;) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            if (len == n && strncmp(p, origin, n) == 0)
+                return true;
+            p += len + (e ? 1 : 0);
+        }
+    }
+    return false;
+}
+
+static void track_fd(int fd, bool add)
+{
+    for (int i = 0; i < srv.nfds; i++)
+        if (srv.fds[i] == fd) {
+            if (!add)
+                srv.fds[i] = srv.fds[--srv.nfds];
+            return;
+        }
+    if (add && srv.nfds < MAX_FDS)
+        srv.fds[srv.nfds++] = fd;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct client *c = user;
+    char buf[512];
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_ORIGIN);
+        if (n > 0 && !origin_allowed(buf)) {
+            spy_log(SPY_LOG_DEBUG, "refused a connection from origin %.100s (SPY_ORIGINS adds origins)", buf);
+            return 1;
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+        memset(c, 0, sizeof(*c));
+        c->wsi = wsi;
+        c->serial = ++srv.next_serial;
+        c->live_limit = LIVE_LIMIT;
+        c->live_window = LIVE_WINDOW;
+        c->next = srv.clients;
+        srv.clients = c;
+        srv.nclients++;
+        track_fd(lws_get_socket_fd(wsi), true);
+        c->authed = srv.cfg.token[0] == '\0';
+        if (!c->authed) {
+            const char *t = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
+            if (t && token_matches(t))
+                c->authed = true;
+            else if (t) {
+                close_client(c, 4001, "bad token");
+                return 0;
+            }
+        }
+        if (c->authed)
+            greet(c);
+        else
+            send_to(c, spy_msg_simple("auth_required", ""), false);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE: {
+        if (c->close_code)
+            return 0;
+        if (c->rxlen + len > MSG_MAX || c->rx_overflow) {
+            c->rx_overflow = true;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"message too large (4096 bytes at most)",
+                             38);
+            return -1;
+        }
+        memcpy(c->rx + c->rxlen, in, len);
+        c->rxlen += len;
+        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+            return 0;
+        uint64_t now = spy_now_ns();
+        if (now - c->flood_start > 1000000000ULL) {
+            c->flood_start = now;
+            c->flood_count = 0;
+        }
+        if (++c->flood_count > FLOOD_MAX) {
+            lws_close_reason(wsi, (enum lws_close_status)4008, (unsigned char *)"too many commands (50 per second at most)",
+                             41);
+            return -1;
+        }
+        c->rx[c->rxlen] = '\0';
+        run_command(c, c->rx, c->rxlen);
+        c->rxlen = 0;
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (c->qcount > 0) {
+            int i = c->qhead;
+            int n = lws_write(wsi, (unsigned char *)c->queue[i] + LWS_PRE, c->qlen[i], LWS_WRITE_TEXT);
+            free(c->queue[i]);
+            c->qhead = (c->qhead + 1) % QUEUE_MAX;
+            c->qcount--;
+            if (n < 0)
+                return -1;
+            if (c->qcount > 0 || c->close_code)
+                lws_callback_on_writable(wsi);
+            return 0;
+        }
+        if (c->close_code) {
+            lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
+                             strlen(c->close_reason));
+            return -1;
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED: {
+        for (struct client **p = &srv.clients; *p; p = &(*p)->next)
+            if (*p == c) {
+                *p = c->next;
+                srv.nclients--;
+                break;
+            }
+        track_fd(lws_get_socket_fd(wsi), false);
+        clear_queue(c);
+        return 0;
+    }
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        deliver_mail();
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    { "spyagent", callback, sizeof(struct client), MSG_MAX, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void lws_to_log(int level, const char *line)
+{
+    char b[300];
+    size_t n = strlen(line);
+    if (n >= sizeof(b))
+        n = sizeof(b) - 1;
+    memcpy(b, line, n);
+    while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r'))
+        n--;
+    b[n] = '\0';
+    spy_log(SPY_LOG_DEBUG, "lws %d: %s", level, b);
+}
+
+static void *server_main(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "spy-server");
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_push, push_live, (lws_usec_t)srv.cfg.interval_ms * 1000);
+    while (!atomic_load(&srv.stop))
+        if (lws_service(srv.ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+/* fds that exist now, to tell which ones lws_create_context opened */
+static int open_fds(int *fds, int cap)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096 && n < cap; fd++) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+        if (access(p, F_OK) == 0)
+            fds[n++] = fd;
+    }
+    return n;
+}
+
+int spy_server_start(const struct spy_config *cfg)
+{
+    if (srv.ctx)
+        return 0;
+    srv.cfg = *cfg;
+    if (!loopback_host(cfg->ws_host) && cfg->token[0] == '\0') {
+        spy_log(SPY_LOG_ERROR, "refusing to serve on %s:%d without SPY_TOKEN: set SPY_TOKEN (8+ characters) to listen "
+                "beyond loopback, or SPY_WS_HOST=127.0.0.1; the app keeps running without the WebSocket server",
+                cfg->ws_host, cfg->ws_port);
+        return -1;
+    }
+    spy_proc_cmdline(srv.cmdline, sizeof(srv.cmdline));
+    snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", cfg->data_dir);
+    if (cfg->data_dir[0] != '/') {
+        char cwd[512];
+        if (getcwd(cwd, sizeof(cwd))
+            && snprintf(srv.data_dir, sizeof(srv.data_dir), "%s/%s", cwd, cfg->data_dir) >= (int)sizeof(srv.data_dir))
+            snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", cfg->data_dir);   /* too long: keep it relative */
+    }
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->ws_port;
+    info.iface = cfg->ws_host;
+    info.protocols = protocols;
+    info.gid = -1;
+    info.uid = -1;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (strchr(cfg->ws_host, ':') == NULL)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.pt_serv_buf_size = 64 * 1024;
+
+    int before[512], after[512];
+    int nb = open_fds(before, 512);
+    /* lws may install handlers and starts no thread; keep our mask for it */
+    srv.ctx = lws_create_context(&info);
+    if (!srv.ctx) {
+        spy_log(SPY_LOG_ERROR, "cannot listen on %s:%d (is the port taken?): set SPY_WS_PORT to a free port; the app "
+                "keeps running without the WebSocket server", cfg->ws_host, cfg->ws_port);
+        return -1;
+    }
+    int na = open_fds(after, 512);
+    srv.nfds = 0;
+    for (int i = 0; i < na; i++) {
+        bool old = false;
+        for (int j = 0; j < nb && !old; j++)
+            old = before[j] == after[i];
+        if (!old)
+            track_fd(after[i], true);
+    }
+    atomic_store(&srv.stop, false);
+    sigset_t all, oldmask;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &all, &oldmask);
+    int rc = pthread_create(&srv.thread, NULL, server_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+    if (rc != 0) {
+        lws_context_destroy(srv.ctx);
+        srv.ctx = NULL;
+        spy_log(SPY_LOG_ERROR, "cannot start the server thread; the app keeps running without it");
+        return -1;
+    }
+    srv.thread_started = true;
+    spy_log(SPY_LOG_DEBUG, "serving ws://%s:%d/", cfg->ws_host, cfg->ws_port);
+    return 0;
+}
+
+void spy_server_stop(void)
+{
+    if (!srv.ctx)
+        return;
+    atomic_store(&srv.stop, true);
+    lws_cancel_service(srv.ctx);
+    if (srv.thread_started)
+        pthread_join(srv.thread, NULL);
+    srv.thread_started = false;
+    /* the app is ending during a recording: write what there is */
+    join_writer();
+    if (srv.rec_active) {
+        srv.rec_active = false;
+        spy_store_record_stop(&spy_agent.store);
+        struct spy_record_job job;
+        fill_job(&job, SPY_SPAN_RECORDING, 0, srv.rec_formats, (double)(spy_now_ns() - srv.rec_started_ns) / 1e9,
+                 srv.rec_start_time, srv.rec_id);
+        free(spy_record_write(&spy_agent.store, &job));
+    }
+    for (struct client *c = srv.clients; c; c = c->next)
+        clear_queue(c);
+    lws_context_destroy(srv.ctx);
+    srv.ctx = NULL;
+    srv.clients = NULL;
+    srv.nclients = 0;
+    pthread_mutex_lock(&srv.mail_lock);
+    free(srv.mail);
+    srv.mail = NULL;
+    pthread_mutex_unlock(&srv.mail_lock);
+}
+
+void spy_server_after_fork_child(void)
+{
+    /* the server thread and its clients belong to the parent: close the
+     * sockets lws opened without calling lws, and forget the rest */
+    if (!srv.ctx)
+        return;
+    for (int i = 0; i < srv.nfds; i++)
+        close(srv.fds[i]);
+    srv.nfds = 0;
+    srv.ctx = NULL;
+    srv.thread_started = false;
+    srv.writer_running = false;
+    srv.clients = NULL;
+    srv.nclients = 0;
+    srv.rec_active = false;
+    srv.mail = NULL;
+    pthread_mutex_init(&srv.mail_lock, NULL);
+}
+
+int spy_server_clients(void)
+{
+    return srv.nclients;
+}

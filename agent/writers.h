@@ -1,0 +1,27 @@
+/* writers.h — a profile in, a sink out: collapsed stacks, speedscope JSON
+ * and an interactive SVG flame graph.  Each returns 0, or -1 with the
+ * sink's error set (also when memory runs out).  They read the profile
+ * only, keep no state between calls and may run on any one thread. */
+#ifndef SPY_WRITERS_H
+#define SPY_WRITERS_H
+
+#include <stdbool.h>
+
+#include "profile.h"
+#include "sink.h"
+
+struct spy_write_options {
+    bool include_idle;       /* keep samples flagged SPY_FLAG_IDLE */
+    bool by_thread;          /* a first frame "thread NAME (TID)" per stack */
+    const char *title;       /* NULL: a default */
+};
+
+/* "outer;...;inner COUNT" per distinct stack, sorted bytewise. */
+int spy_write_collapsed(const struct spy_profile *p, const struct spy_write_options *o, struct spy_sink *s);
+/* speedscope's file format: one sampled profile per thread. */
+int spy_write_speedscope(const struct spy_profile *p, const struct spy_write_options *o, struct spy_sink *s);
+/* A self-contained SVG flame graph (root at the bottom) with hover,
+ * click-to-zoom and search. */
+int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o, struct spy_sink *s);
+
+#endif

@@ -1,0 +1,80 @@
+/* The command parser: text and JSON forms agree, every bad input gets its
+ * error code and a message that says what is accepted. */
+#include <string.h>
+
+#include "check.h"
+#include "protocol.h"
+
+static struct spy_cmd cmd;
+static struct spy_cmd_error err;
+
+static int parse(const char *s)
+{
+    return spy_protocol_parse(s, strlen(s), 300, &cmd, &err);
+}
+
+static int fails_with(const char *s, const char *code)
+{
+    int ok = parse(s) == -1 && err.code && strcmp(err.code, code) == 0 && err.message[0];
+    if (!ok)
+        fprintf(stderr, "  input %s: got %s (%s)\n", s, err.code ? err.code : "success", err.message);
+    return ok;
+}
+
+int main(void)
+{
+    CHECK(parse("status") == 0 && cmd.kind == SPY_CMD_STATUS);
+    CHECK(parse("  dump \n") == 0 && cmd.kind == SPY_CMD_DUMP);
+    CHECK(parse("help") == 0 && cmd.kind == SPY_CMD_HELP);
+    CHECK(parse("top") == 0 && cmd.kind == SPY_CMD_TOP && cmd.limit == 0 && !cmd.window_given);
+    CHECK(parse("top 5 window 10 idle") == 0 && cmd.limit == 5 && cmd.window == 10 && cmd.idle);
+    CHECK(parse("top idle window 3") == 0 && cmd.window == 3 && cmd.idle && cmd.limit == 0);
+    CHECK(parse("live 30 window all noidle") == 0 && cmd.kind == SPY_CMD_LIVE && cmd.window_all && !cmd.idle
+          && cmd.idle_given);
+    CHECK(parse("record 60") == 0 && cmd.kind == SPY_CMD_RECORD && cmd.seconds == 60 && cmd.formats == 0);
+    CHECK(parse("record 3 svg speedscope") == 0 && cmd.formats == (SPY_FMT_SVG | SPY_FMT_SPEEDSCOPE));
+    CHECK(parse("record stop") == 0 && cmd.kind == SPY_CMD_RECORD_STOP);
+    CHECK(parse("record last 30 collapsed") == 0 && cmd.kind == SPY_CMD_RECORD_LAST && cmd.seconds == 30
+          && cmd.formats == SPY_FMT_COLLAPSED);
+    CHECK(parse("rate 250") == 0 && cmd.kind == SPY_CMD_RATE && cmd.hz == 250);
+    CHECK(parse("auth sekrit-token") == 0 && cmd.kind == SPY_CMD_AUTH && strcmp(cmd.token, "sekrit-token") == 0);
+
+    CHECK(fails_with("fly", "unknown_command") && strstr(err.message, "fly") && strstr(err.message, "help"));
+    CHECK(fails_with("", "unknown_command"));
+    CHECK(fails_with("record -5", "bad_argument") && strstr(err.message, "1 to 3600"));
+    CHECK(fails_with("record 99999999", "bad_argument"));
+    CHECK(fails_with("record abc", "bad_argument") && strstr(err.message, "abc"));
+    CHECK(fails_with("record", "missing_argument"));
+    CHECK(fails_with("record 5 png", "bad_argument") && strstr(err.message, "png"));
+    CHECK(fails_with("record last 301", "bad_argument") && strstr(err.message, "300"));
+    CHECK(fails_with("record stop now", "too_many_arguments"));
+    CHECK(fails_with("top 5 window", "missing_argument"));
+    CHECK(fails_with("top 0", "bad_argument"));
+    CHECK(fails_with("top 5 sideways", "bad_argument") && strstr(err.message, "sideways"));
+    CHECK(fails_with("rate 0", "bad_argument"));
+    CHECK(fails_with("rate fast", "bad_argument") && strstr(err.message, "fast"));
+    CHECK(fails_with("rate 10 20", "too_many_arguments"));
+    CHECK(fails_with("status now", "too_many_arguments"));
+    CHECK(fails_with("top 1.5", "bad_argument"));
+
+    CHECK(parse("{\"cmd\":\"record\",\"seconds\":60}") == 0 && cmd.kind == SPY_CMD_RECORD && cmd.seconds == 60);
+    CHECK(parse("{\"cmd\":\"record\",\"last\":10,\"formats\":[\"svg\"]}") == 0 && cmd.kind == SPY_CMD_RECORD_LAST
+          && cmd.formats == SPY_FMT_SVG);
+    CHECK(parse("{\"cmd\":\"record\",\"action\":\"stop\"}") == 0 && cmd.kind == SPY_CMD_RECORD_STOP);
+    CHECK(parse("{\"cmd\":\"top\",\"limit\":3,\"window\":5,\"idle\":true,\"id\":7}") == 0 && cmd.limit == 3
+          && cmd.idle && strcmp(cmd.id, "7") == 0);
+    CHECK(parse("{\"cmd\":\"status\",\"id\":\"abc\"}") == 0 && strcmp(cmd.id, "\"abc\"") == 0);
+    CHECK(parse("{\"cmd\":\"rate\",\"hz\":100}") == 0 && cmd.hz == 100);
+    CHECK(fails_with("{\"cmd\":\"record\",\"seconds\":\"60\"}", "bad_argument") && strstr(err.message, "seconds"));
+    CHECK(fails_with("{\"cmd\":\"record\",\"seconds\":1.5}", "bad_argument"));
+    CHECK(fails_with("{\"cmd\":\"nope\"}", "unknown_command") && strstr(err.message, "nope"));
+    CHECK(fails_with("{bad json", "bad_json"));
+    CHECK(fails_with("[1,2]", "bad_json"));
+    CHECK(fails_with("{\"seconds\":5}", "bad_json"));
+    CHECK(fails_with("{\"cmd\":\"top\",\"bogus\":1}", "bad_argument") && strstr(err.message, "bogus"));
+    CHECK(fails_with("{\"cmd\":\"record\"}", "missing_argument"));
+    CHECK(fails_with("{\"cmd\":\"record\",\"seconds\":5,\"last\":5}", "missing_argument"));
+    CHECK(fails_with("{\"cmd\":\"status\",\"id\":[1]}", "bad_argument"));
+    CHECK(parse("{\"cmd\":\"nope\",\"id\":9}") == -1 && strcmp(err.id, "9") == 0);   /* id echoed on errors */
+    return check_report();
+}
