@@ -36,6 +36,7 @@
 #define CHART_TOP 76
 #define CHAR_W 7.0                 /* estimated advance of a 12 px glyph */
 #define MIN_PX 0.1                 /* narrower boxes are left out */
+#define MAX_OMITTED (1u << 21)     /* of those, how many the search still sees */
 
 #define NONE UINT32_MAX
 
@@ -57,6 +58,11 @@ struct tree {
     uint32_t *rank;                /* per key: its place in label order */
 };
 
+struct omitted {
+    uint64_t x, w;
+    uint32_t js;
+};
+
 struct svg {
     const struct spy_profile *p;
     const struct spy_write_options *o;
@@ -69,6 +75,9 @@ struct svg {
     uint32_t njs;
     uint32_t *colour;              /* per key: 0xRRGGBB | 1 << 24 once known */
     struct tree t;
+    struct omitted *omitted;       /* nodes too narrow to draw, in x order */
+    size_t nomitted, omitted_cap;
+    bool omitted_incomplete;       /* more than MAX_OMITTED */
 };
 
 /* ---- the call tree ---- */
@@ -389,8 +398,7 @@ static const char style[] =
     "#subtitle{fill:#555}\n"
     "#frames text{pointer-events:none}\n"
     "#frames g{cursor:pointer}\n"
-    "#frames rect{stroke:#fff;stroke-width:0.5}\n"
-    "#frames g:hover rect{stroke:#000;stroke-width:1}\n"
+    "#frames g:hover rect{stroke:#222;stroke-width:1}\n"
     "#frames g.anc{opacity:0.55}\n"
     ".button{cursor:pointer;fill:#1a5fb4;text-decoration:underline}\n"
     ".button:hover{fill:#c01c28}\n"
@@ -505,19 +513,27 @@ static const char script[] =
     "function search(term) {\n"
     "  var re;\n"
     "  try { re = new RegExp(term); } catch (err) { matched.textContent = 'Bad regex: ' + err.message; return; }\n"
-    "  var hits = [];\n"
+    "  var hitL = labels.map(function (l) { return re.test(l.full); });\n"
+    "  var hx = [], hw = [];\n"
     "  for (var i = 0; i < n; i++) {\n"
-    "    if (re.test(labels[L[i]].full)) { rects[i].setAttribute('fill', S.matchColour); hits.push(i); }\n"
+    "    if (hitL[L[i]]) { rects[i].setAttribute('fill', S.matchColour); hx.push(X[i]); hw.push(W[i]); }\n"
     "    else rects[i].setAttribute('fill', fills[i]);\n"
     "  }\n"
-    "  hits.sort(function (a, b) { return X[a] - X[b] || W[b] - W[a]; });\n"
+    "  var O = S.omitted, ox = 0;\n"
+    "  for (var k = 0; k < O.length; k += 3) {\n"
+    "    ox += O[k];\n"
+    "    if (hitL[O[k + 2]]) { hx.push(ox); hw.push(O[k + 1]); }\n"
+    "  }\n"
+    "  var idx = hx.map(function (_, j) { return j; });\n"
+    "  idx.sort(function (a, b) { return hx[a] - hx[b] || hw[b] - hw[a]; });\n"
     "  var sum = 0, end = -1;\n"
-    "  for (var j = 0; j < hits.length; j++) {\n"
-    "    var a = X[hits[j]], b = a + W[hits[j]];\n"
+    "  for (var j = 0; j < idx.length; j++) {\n"
+    "    var a = hx[idx[j]], b = a + hw[idx[j]];\n"
     "    if (a >= end) { sum += b - a; end = b; } else if (b > end) { sum += b - end; end = b; }\n"
     "  }\n"
     "  searching = true;\n"
-    "  matched.textContent = 'Matched: ' + pct(sum) + ' (' + group(sum) + ' samples)';\n"
+    "  matched.textContent = 'Matched: ' + (S.omittedComplete ? '' : '\u2265 ') + pct(sum) +\n"
+    "    ' (' + group(sum) + ' samples)';\n"
     "  clearBtn.classList.remove('hidden');\n"
     "}\n"
     "function clearSearch() {\n"
@@ -539,6 +555,34 @@ static const char script[] =
     "})();\n"
     "]]></script>\n";
 
+static uint32_t js_index(struct svg *g, uint32_t key)
+{
+    if (g->jsidx[key] == NONE) {
+        g->jsidx[key] = g->njs;
+        g->jskeys[g->njs++] = key;
+    }
+    return g->jsidx[key];
+}
+
+/* Remembers a node too narrow to draw, for the search's arithmetic. */
+static int omit(struct svg *g, uint64_t x, uint64_t w, uint32_t key)
+{
+    if (g->nomitted == g->omitted_cap) {
+        if (g->omitted_cap >= MAX_OMITTED)
+            return 1;                /* the search will say "at least" */
+        size_t cap = g->omitted_cap ? g->omitted_cap * 2 : 4096;
+        struct omitted *o = realloc(g->omitted, cap * sizeof(*o));
+        if (!o)
+            return -1;
+        g->omitted = o;
+        g->omitted_cap = cap;
+    }
+    g->omitted[g->nomitted++] = (struct omitted){ .x = x, .w = w, .js = js_index(g, key) };
+    return 0;
+}
+
+/* One depth-first walk in x order: boxes at least MIN_PX wide are drawn;
+ * narrower ones, with all their descendants, are only recorded. */
 static int emit_boxes(struct svg *g, struct spy_sink *s, double scale, uint32_t maxd)
 {
     struct tree *t = &g->t;
@@ -562,24 +606,31 @@ static int emit_boxes(struct svg *g, struct spy_sink *s, double scale, uint32_t 
         uint32_t i = stack[top];
         uint64_t x = xs[top];
         const struct node *nd = &t->nodes[i];
-        if (g->jsidx[nd->key] == NONE) {
-            g->jsidx[nd->key] = g->njs;
-            g->jskeys[g->njs++] = nd->key;
+        bool drawn = (double)nd->total * scale >= MIN_PX;
+        if (!drawn) {
+            int r = omit(g, x, nd->total, nd->key);
+            if (r < 0)
+                goto cleanup;
+            if (r > 0) {
+                g->omitted_incomplete = true;
+                continue;
+            }
+        } else {
+            double px = PAD_X + (double)x * scale, pw = (double)nd->total * scale;
+            int y = CHART_TOP + (int)(maxd - nd->depth) * FRAME_H;
+            spy_sink_printf(s, "<g data-v=\"%" PRIu64 " %" PRIu64 " %" PRIu32 " %" PRIu32 "\">"
+                            "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#%06" PRIx32 "\"/>",
+                            x, nd->total, nd->depth, js_index(g, nd->key), px, y, pw, FRAME_H - 1,
+                            colour_of(g, nd->key));
+            double fit = (pw - 6) / CHAR_W;
+            if (fit >= 3) {
+                box_text(g, nd->key, text, sizeof(text));
+                spy_sink_printf(s, "<text x=\"%.1f\" y=\"%.1f\">", px + 3, y + 11.5);
+                put_fitted(s, text, (size_t)fit);
+                spy_sink_puts(s, "</text>");
+            }
+            spy_sink_puts(s, "</g>\n");
         }
-        double px = PAD_X + (double)x * scale, pw = (double)nd->total * scale;
-        int y = CHART_TOP + (int)(maxd - nd->depth) * FRAME_H;
-        spy_sink_printf(s, "<g data-v=\"%" PRIu64 " %" PRIu64 " %" PRIu32 " %" PRIu32 "\">"
-                        "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#%06" PRIx32 "\"/>",
-                        x, nd->total, nd->depth, g->jsidx[nd->key], px, y, pw, FRAME_H - 1,
-                        colour_of(g, nd->key));
-        double fit = (pw - 6) / CHAR_W;
-        if (fit >= 3) {
-            box_text(g, nd->key, text, sizeof(text));
-            spy_sink_printf(s, "<text x=\"%.1f\" y=\"%.1f\">", px + 3, y + 11.5);
-            put_fitted(s, text, (size_t)fit);
-            spy_sink_puts(s, "</text>");
-        }
-        spy_sink_puts(s, "</g>\n");
 
         /* Children left to right from x; push right to left. */
         uint64_t end = x;
@@ -588,11 +639,9 @@ static int emit_boxes(struct svg *g, struct spy_sink *s, double scale, uint32_t 
         for (uint32_t k = nd->kid_count; k-- > 0;) {
             uint32_t c = t->kids[nd->kid_first + k];
             end -= t->nodes[c].total;
-            if ((double)t->nodes[c].total * scale >= MIN_PX) {
-                stack[top] = c;
-                xs[top] = end;
-                top++;
-            }
+            stack[top] = c;
+            xs[top] = end;
+            top++;
         }
     }
     rc = s->failed ? -1 : 0;
@@ -601,6 +650,21 @@ cleanup:
     free(stack);
     free(xs);
     return rc;
+}
+
+/* The omitted nodes as a flat list "dx,w,label,..." in x order (dx from
+ * the previous one), compact enough for a few hundred thousand. */
+static void put_omitted(struct svg *g, struct spy_sink *s)
+{
+    uint64_t prev = 0;
+    spy_sink_printf(s, "omittedComplete:%s,\nomitted:[", g->omitted_incomplete ? "false" : "true");
+    for (size_t i = 0; i < g->nomitted && !s->failed; i++) {
+        const struct omitted *o = &g->omitted[i];
+        spy_sink_printf(s, "%s%" PRIu64 ",%" PRIu64 ",%" PRIu32, i ? (i % 32 ? "," : ",\n") : "",
+                        o->x - prev, o->w, o->js);
+        prev = o->x;
+    }
+    spy_sink_puts(s, "],\n");
 }
 
 static void put_labels(struct svg *g, struct spy_sink *s)
@@ -719,6 +783,7 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
     spy_sink_printf(s, "<script>window.SPY={width:%d,height:%d,padX:%d,chartW:%d,charW:%.1f,"
                     "total:%" PRIu64 ",matchColour:\"#e040e0\",\n",
                     IMAGE_W, height, PAD_X, CHART_W, CHAR_W, total);
+    put_omitted(&g, s);
     put_labels(&g, s);
     spy_sink_puts(s, "};</script>\n");
     spy_sink_puts(s, script);
@@ -738,6 +803,7 @@ cleanup:
     free(g.jsidx);
     free(g.jskeys);
     free(g.colour);
+    free(g.omitted);
     free(g.t.nodes);
     free(g.t.table);
     free(g.t.kids);

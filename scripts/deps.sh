@@ -13,6 +13,7 @@ packages=(
   python3-fastapi python3-uvicorn python3-httpx   # the example app
   python3-websockets                              # a protocol client for tests
   wrk procps curl                                 # load and process tools
+  nodejs npm chromium                             # wscat and the browser tests
 )
 for p in "${packages[@]}"; do
   have_pkg "$p" || need+=("$p")
@@ -25,3 +26,17 @@ if [ "${#need[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# Node packages the tests drive (wscat, playwright-core with Debian's
+# chromium), installed from the lock files next to the tests.
+cd "$(dirname "$0")/.."
+for dir in tests/browser tests/node; do
+  if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
+    echo "deps: npm install in $dir" >&2
+    if [ -f "$dir/package-lock.json" ]; then
+      npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    else
+      npm install --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    fi
+  fi
+done

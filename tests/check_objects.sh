@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# check_objects.sh LOADER AGENT — what the two shared objects link to and
+# check_objects.sh LOADER AGENT [SANITIZE] — what the two shared objects link to and
 # export: the preloaded loader needs libc alone (so every program started
 # under LD_PRELOAD stays as it was), and neither object references a Python
 # symbol (which would make non-Python programs fail with "symbol lookup
 # error" and tie the build to one libpython).
 set -u
-loader=$1 agent=$2
+loader=$1 agent=$2 sanitize=${3:-none}
 pass=0 fail=0
 check() {  # check DESCRIPTION COMMAND...
   local what=$1; shift
@@ -15,6 +15,8 @@ no_python_refs() { ! nm -D --undefined-only "$1" | grep -Eq ' _?Py'; }
 libc_only() {
   local extra
   extra=$(ldd "$1" | grep -Ev 'linux-vdso|ld-linux|libc\.so' || true)
+  # a sanitizer build links its runtimes into everything: allowed there
+  [ "$sanitize" = none ] || extra=$(printf '%s\n' "$extra" | grep -Ev 'lib(asan|ubsan|m|gcc_s|stdc\+\+)\.so' || true)
   [ -z "$extra" ] || { echo "      $1 also needs: $extra"; return 1; }
 }
 exports_only_ours() {
