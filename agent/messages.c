@@ -106,8 +106,7 @@ char *spy_msg_help(const char *id)
     return finish(o);
 }
 
-char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool idle,
-                  const struct spy_thread_row *threads, int nthreads, const char *id)
+char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool idle, const char *id)
 {
     struct spy_status st;
     spy_get_status(&st);
@@ -143,7 +142,8 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
         cJSON_AddItemToArray(rows, r);
     }
     cJSON_AddItemToObject(o, "rows", rows);
-    for (int i = 0; i < nthreads; i++) {
+    const struct spy_top_thread *threads = top->threads;
+    for (int i = 0; i < top->nthreads; i++) {
         cJSON *t = cJSON_CreateObject();
         if (!t)
             break;

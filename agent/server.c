@@ -164,41 +164,12 @@ static struct client *find_client(uint64_t serial)
 
 /* ---- live pushes ------------------------------------------------------- */
 
-static void thread_rows(struct spy_thread_row *rows, int *n, int cap, int window)
-{
-    struct spy_store *s = &spy_agent.store;
-    *n = 0;
-    if (!spy_agent.store_ready)
-        return;
-    /* samples per thread in the window: sum the per-slot counts of top
-     * over all threads would need one top per thread; the slot's own
-     * counter since start is close enough for the panel and cheap */
-    (void)window;
-    pthread_mutex_lock(&s->lock);
-    for (int i = 0; i < s->nslots && *n < cap; i++) {
-        const struct spy_thread_slot *sl = &s->slots[i];
-        if (sl->samples == 0)
-            continue;
-        struct spy_thread_row *r = &rows[(*n)++];
-        r->tid = sl->tid;
-        memcpy(r->name, sl->name, sizeof(r->name));
-        r->name[sizeof(r->name) - 1] = '\0';
-        r->samples = sl->samples;
-        r->idle = sl->idle;
-        r->gil = sl->gil;
-    }
-    pthread_mutex_unlock(&s->lock);
-}
-
 static char *top_message(int limit, int window, bool idle, bool live, const char *id)
 {
     struct spy_top_result top;
-    struct spy_thread_row rows[128];
-    int nrows = 0;
     if (spy_top(limit, window, idle, 0, &top) != 0)
         return spy_msg_error("internal", "out of memory computing top", id);
-    thread_rows(rows, &nrows, 128, window);
-    char *m = spy_msg_top(&top, live, limit, idle, rows, nrows, id);
+    char *m = spy_msg_top(&top, live, limit, idle, id);
     spy_top_result_free(&top);
     return m;
 }

@@ -241,6 +241,23 @@ int spy_top(int limit, int window, bool idle, int tid, struct spy_top_result *ou
         e->total_pct = t.samples ? 100.0 * (double)e->total / (double)t.samples : 0.0;
     }
     out->nrows = t.nrows;
+    out->threads = calloc((size_t)(t.nslots ? t.nslots : 1), sizeof(*out->threads));
+    if (out->threads) {
+        struct spy_store *s = &spy_agent.store;
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < t.nslots && i < s->nslots; i++) {
+            if (t.slot_samples[i] == 0)
+                continue;
+            struct spy_top_thread *th = &out->threads[out->nthreads++];
+            th->tid = s->slots[i].tid;
+            memcpy(th->name, s->slots[i].name, sizeof(th->name));
+            th->name[sizeof(th->name) - 1] = '\0';
+            th->samples = t.slot_samples[i];
+            th->idle = s->slots[i].idle;
+            th->gil = s->slots[i].gil;
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
     out->samples = t.samples;
     out->idle_samples = t.idle_samples;
     out->window = window;
@@ -255,5 +272,6 @@ void spy_top_result_free(struct spy_top_result *r)
         free(r->rows[i].file);
     }
     free(r->rows);
+    free(r->threads);
     memset(r, 0, sizeof(*r));
 }

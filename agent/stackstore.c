@@ -338,6 +338,7 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
     pthread_mutex_lock(&s->lock);
     struct spy_count *items = spy_store_collect(s, q->window < 0 ? 0 : q->window, now_sec, &n);
     uint32_t nfuncs = s->funcs.count;
+    uint32_t nframes = s->frames.count;
     int nslots = s->nslots;
     for (int i = 0; i < nslots; i++)
         slot_tid[i] = s->slots[i].tid;
@@ -346,8 +347,12 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
         return -1;
 
     struct func_stat *fs = calloc(nfuncs ? nfuncs : 1, sizeof(*fs));
-    if (!fs) {
+    out->slot_samples = calloc((size_t)(nslots ? nslots : 1), sizeof(uint64_t));
+    out->nslots = nslots;
+    if (!fs || !out->slot_samples) {
+        free(fs);
         free(items);
+        spy_top_free(out);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -361,11 +366,15 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
                 continue;
         }
         out->samples += c;
+        if (slot >= 0 && slot < nslots)
+            out->slot_samples[slot] += c;
         uint32_t len;
         const uint32_t *frames = spy_intern_bytes(&s->stacks, spy_key_stack(key), &len);
         uint32_t depth = len / (uint32_t)sizeof(uint32_t);
         for (uint32_t d = 0; d < depth; d++) {
             uint32_t flen;
+            if (frames[d] >= nframes)
+                continue;
             const struct spy_frame_key *fk = spy_intern_bytes(&s->frames, frames[d], &flen);
             uint32_t f = fk->func;
             if (f >= nfuncs)
@@ -387,6 +396,7 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
     struct spy_top_row *rows = calloc(used ? used : 1, sizeof(*rows));
     if (!rows) {
         free(fs);
+        spy_top_free(out);
         return -1;
     }
     uint32_t k = 0;
@@ -426,5 +436,6 @@ void spy_top_free(struct spy_top *t)
         free(t->rows[i].file);
     }
     free(t->rows);
+    free(t->slot_samples);
     memset(t, 0, sizeof(*t));
 }

@@ -94,6 +94,9 @@ struct spy_top {
     uint64_t samples;      /* samples the percentages are of */
     uint64_t idle_samples;
     int window;
+    /* per thread slot: samples counted in the percentages (malloc'd, nslots) */
+    uint64_t *slot_samples;
+    int nslots;
 };
 
 int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t now_sec, struct spy_top *out);
