@@ -30,6 +30,7 @@ const struct spy_cmd_help spy_cmd_help[] = {
     { "pause", "pause", "stop live top pushes to this connection" },
     { "resume", "resume", "start live top pushes again" },
     { "dump", "dump", "every thread's stack now, innermost frame first" },
+    { "flame", "flame [window S|all] [idle]", "the merged call tree of the last S seconds (default: since start)" },
     { "record", "record S [svg|collapsed|speedscope...] | record stop | record last S [formats]",
       "record S seconds (1-3600) to files; stop early; or write the last S seconds at once" },
     { "rate", "rate HZ", "change the sampling rate (1-10000 Hz)" },
@@ -201,6 +202,12 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
     if (strcmp(c, "reset") == 0) { cmd->kind = SPY_CMD_RESET; return no_args(c, na, err); }
     if (strcmp(c, "top") == 0) { cmd->kind = SPY_CMD_TOP; return parse_view(a, na, false, history, cmd, err); }
     if (strcmp(c, "live") == 0) { cmd->kind = SPY_CMD_LIVE; return parse_view(a, na, true, history, cmd, err); }
+    if (strcmp(c, "flame") == 0) {
+        cmd->kind = SPY_CMD_FLAME;
+        if (na > 0 && isdigit((unsigned char)a[0][0]))
+            return fail(err, "bad_argument", "flame: unexpected '%s': expected flame [window S|all] [idle]", a[0]);
+        return parse_view(a, na, true, history, cmd, err);
+    }
     if (strcmp(c, "rate") == 0) {
         cmd->kind = SPY_CMD_RATE;
         if (na == 0)
@@ -335,10 +342,10 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
                   : !strcmp(name, "pause") ? SPY_CMD_PAUSE : !strcmp(name, "resume") ? SPY_CMD_RESUME
                   : !strcmp(name, "dump") ? SPY_CMD_DUMP : SPY_CMD_RESET;
         rc = check_members(obj, name, " ", err);
-    } else if (!strcmp(name, "top") || !strcmp(name, "live")) {
-        bool live = name[0] == 'l';
-        cmd->kind = live ? SPY_CMD_LIVE : SPY_CMD_TOP;
-        if (check_members(obj, name, " limit window idle ", err))
+    } else if (!strcmp(name, "top") || !strcmp(name, "live") || !strcmp(name, "flame")) {
+        bool live = name[0] != 't';      /* live and flame take window "all" */
+        cmd->kind = name[0] == 'l' ? SPY_CMD_LIVE : name[0] == 'f' ? SPY_CMD_FLAME : SPY_CMD_TOP;
+        if (check_members(obj, name, cmd->kind == SPY_CMD_FLAME ? " window idle " : " limit window idle ", err))
             goto out;
         if ((m = cJSON_GetObjectItemCaseSensitive(obj, "limit"))) {
             if (json_whole(m, "limit", 1, MAX_LIMIT, &v, err))

@@ -38,7 +38,10 @@
 #include "messages.h"
 #include "procinfo.h"
 #include "protocol.h"
+#include "profile.h"
 #include "recorder.h"
+#include "sink.h"
+#include "writers.h"
 
 #define QUEUE_MAX 64          /* messages waiting for one client */
 #define QUEUE_LIVE_MAX 48     /* above this, live pushes are dropped */
@@ -172,6 +175,31 @@ static char *top_message(int limit, int window, bool idle, bool live, const char
     char *m = spy_msg_top(&top, live, limit, idle, id);
     spy_top_result_free(&top);
     return m;
+}
+
+/* The merged call tree of a window (0 = since start), nodes under 0.1 %
+ * of the samples left out. */
+static char *flame_message(int window, bool idle, const char *id)
+{
+    struct spy_profile prof;
+    if (spy_store_profile(&spy_agent.store, window ? SPY_SPAN_WINDOW : SPY_SPAN_ALL, window,
+                          (int64_t)(spy_now_ns() / 1000000000ULL), &prof) != 0)
+        return spy_msg_error("internal", "out of memory building the call tree", id);
+    struct spy_sink sink;
+    spy_sink_memory(&sink, 32u << 20);
+    spy_sink_printf(&sink, "{\"type\":\"flame\",");
+    if (id[0])
+        spy_sink_printf(&sink, "\"id\":%s,", id);
+    spy_sink_printf(&sink, "\"window\":%d,\"idle\":%s,", window, idle ? "true" : "false");
+    struct spy_write_options opt = { .include_idle = idle, .by_thread = false, .title = NULL };
+    int rc = spy_write_flame_json(&prof, &opt, 0.001, &sink);
+    spy_sink_puts(&sink, "}");
+    spy_profile_free(&prof);
+    if (rc != 0 || sink.failed) {
+        free(sink.buf);
+        return spy_msg_error("internal", "the call tree did not fit in 32 MiB", id);
+    }
+    return sink.buf;      /* NUL-terminated, malloc'd */
 }
 
 static void push_live(lws_sorted_usec_list_t *sul)
@@ -449,6 +477,9 @@ static void run_command(struct client *c, const char *msg, size_t len)
         spy_dump_result_free(&d);
         break;
     }
+    case SPY_CMD_FLAME:
+        send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, id), false);
+        break;
     case SPY_CMD_RATE:
         spy_set_rate(cmd.hz);
         send_to(c, spy_msg_rate(cmd.hz, id), false);

@@ -24,4 +24,9 @@ int spy_write_speedscope(const struct spy_profile *p, const struct spy_write_opt
  * click-to-zoom and search. */
 int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o, struct spy_sink *s);
 
+/* The merged call tree as JSON members ("samples":N,"nodes":N,"root":{...})
+ * for a message to embed; nodes under min_share of the samples are left out. */
+int spy_write_flame_json(const struct spy_profile *p, const struct spy_write_options *o, double min_share,
+                         struct spy_sink *s);
+
 #endif

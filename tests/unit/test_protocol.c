@@ -39,6 +39,11 @@ int main(void)
     CHECK(parse("rate 250") == 0 && cmd.kind == SPY_CMD_RATE && cmd.hz == 250);
     CHECK(parse("auth sekrit-token") == 0 && cmd.kind == SPY_CMD_AUTH && strcmp(cmd.token, "sekrit-token") == 0);
 
+    CHECK(parse("flame window 30 idle") == 0 && cmd.kind == SPY_CMD_FLAME && cmd.window == 30 && cmd.idle);
+    CHECK(parse("flame") == 0 && cmd.kind == SPY_CMD_FLAME && !cmd.window_given);
+    CHECK(parse("{\"cmd\":\"flame\",\"window\":\"all\"}") == 0 && cmd.window_all);
+    CHECK(fails_with("flame 5", "bad_argument"));
+    CHECK(fails_with("{\"cmd\":\"flame\",\"limit\":3}", "bad_argument"));
     CHECK(fails_with("fly", "unknown_command") && strstr(err.message, "fly") && strstr(err.message, "help"));
     CHECK(fails_with("", "unknown_command"));
     CHECK(fails_with("record -5", "bad_argument") && strstr(err.message, "1 to 3600"));
