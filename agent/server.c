@@ -345,7 +345,7 @@ static void record_tick(lws_sorted_usec_list_t *sul)
     struct client *c = find_client(srv.rec_owner);
     if (c) {
         pthread_mutex_lock(&spy_agent.store.lock);
-        uint64_t samples = spy_agent.store.rec_samples;
+        uint64_t samples = spy_agent.store.rec_busy;
         pthread_mutex_unlock(&spy_agent.store.lock);
         send_to(c, spy_msg_record_progress(elapsed, srv.rec_seconds, samples), false);
     }
@@ -439,7 +439,7 @@ static void run_command(struct client *c, const char *msg, size_t len)
         uint64_t rec_samples = 0;
         if (srv.rec_active) {
             pthread_mutex_lock(&spy_agent.store.lock);
-            rec_samples = spy_agent.store.rec_samples;
+            rec_samples = spy_agent.store.rec_busy;
             pthread_mutex_unlock(&spy_agent.store.lock);
         }
         send_to(c, spy_msg_status(srv.nclients, atomic_load(&srv.frames_dropped), srv.rec_active, srv.rec_seconds,
@@ -591,14 +591,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     struct client *c = user;
     char buf[512];
     switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_ORIGIN);
-        if (n > 0 && !origin_allowed(buf)) {
-            spy_log(SPY_LOG_DEBUG, "refused a connection from origin %.100s (SPY_ORIGINS adds origins)", buf);
-            return 1;
-        }
-        return 0;
-    }
+
     case LWS_CALLBACK_ESTABLISHED: {
         memset(c, 0, sizeof(*c));
         c->wsi = wsi;
@@ -609,6 +602,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         srv.clients = c;
         srv.nclients++;
         track_fd(lws_get_socket_fd(wsi), true);
+        /* A browser page from elsewhere: refuse it with a close code the
+         * page can see (a failed handshake shows a browser no status). */
+        int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_ORIGIN);
+        if (n > 0 && !origin_allowed(buf)) {
+            spy_log(SPY_LOG_DEBUG, "refused a connection from origin %.100s (SPY_ORIGINS adds origins)", buf);
+            close_client(c, 4003, "origin not allowed (SPY_ORIGINS adds origins)");
+            return 0;
+        }
         c->authed = srv.cfg.token[0] == '\0';
         if (!c->authed) {
             const char *t = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
@@ -627,12 +628,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     case LWS_CALLBACK_RECEIVE: {
         if (c->close_code)
-            return 0;
+            return 0;           /* closing: what still arrives is read and dropped */
         if (c->rxlen + len > MSG_MAX || c->rx_overflow) {
+            /* close from the writable callback, after lws has read what
+             * is pending: closing with unread input makes the kernel reset
+             * the connection and the client never sees the close frame */
             c->rx_overflow = true;
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"message too large (4096 bytes at most)",
-                             38);
-            return -1;
+            close_client(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large (4096 bytes at most)");
+            return 0;
         }
         memcpy(c->rx + c->rxlen, in, len);
         c->rxlen += len;
@@ -644,9 +647,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             c->flood_count = 0;
         }
         if (++c->flood_count > FLOOD_MAX) {
-            lws_close_reason(wsi, (enum lws_close_status)4008, (unsigned char *)"too many commands (50 per second at most)",
-                             41);
-            return -1;
+            c->rxlen = 0;
+            close_client(c, 4008, "too many commands (50 per second at most)");
+            return 0;
         }
         c->rx[c->rxlen] = '\0';
         run_command(c, c->rx, c->rxlen);

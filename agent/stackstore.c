@@ -154,8 +154,10 @@ void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned fla
         return;
     }
     if (s->rec_active) {
-        if (spy_counts_add(&s->rec, key, 1) == 0)
+        if (spy_counts_add(&s->rec, key, 1) == 0) {
             s->rec_samples++;
+            s->rec_busy += !(flags & SPY_FLAG_IDLE);
+        }
         else
             s->overflow++;
     }
@@ -229,6 +231,7 @@ int spy_store_record_start(struct spy_store *s)
     else
         spy_counts_clear(&s->rec);
     s->rec_samples = 0;
+    s->rec_busy = 0;
     s->rec_active = rc == 0;
     pthread_mutex_unlock(&s->lock);
     return rc;

@@ -49,6 +49,7 @@ struct spy_store {
     struct spy_counts rec;          /* counts of the recording in progress */
     bool rec_active;
     uint64_t rec_samples;
+    uint64_t rec_busy;              /* of those, not idle: what the files hold */
     size_t max_bytes;               /* past this, new stacks are refused */
     size_t bytes;                   /* estimate, updated between ticks */
     bool full;
