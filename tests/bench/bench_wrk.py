@@ -47,6 +47,9 @@ def parse_args():
                    help="SPY_RATE for the agent runs (default: 100)")
     p.add_argument("--cpu-budget", type=bl.positive_float(0, 100), default=None,
                    help="SPY_CPU_BUDGET for the agent runs (default: the agent's default)")
+    p.add_argument("--viewers", type=bl.positive_int(0, 100), default=0,
+                   help="also measure the agent with this many WebSocket viewers reading 10 pushes/s "
+                        "(SPY_INTERVAL=100); 0 = not (default: 0)")
     p.add_argument("--python", default="/usr/bin/python3.11",
                    help="interpreter with fastapi and uvicorn (default: /usr/bin/python3.11)")
     args = p.parse_args()
@@ -154,11 +157,27 @@ def wrk(args, url, seconds):
     return parse_wrk(proc.stdout)
 
 
-def measure(args, env, path, with_agent):
+VIEWERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "targets", "viewers.py")
+
+
+def measure(args, env, path, with_agent, viewers=0):
     """One fresh server, warm-up, one measured wrk run. Returns the parsed result."""
+    env = dict(env)
+    if with_agent:
+        env["SPY_WS_PORT"] = str(free_port())
+    if viewers:
+        env["SPY_INTERVAL"] = "100"
     server = Server(args.python, env)
+    crowd = None
     try:
         server.wait_ready()
+        if viewers:
+            crowd = subprocess.Popen([args.python, VIEWERS, env["SPY_WS_PORT"], str(viewers),
+                                      str(args.warmup + args.duration + 30)],
+                                     env=bl.clean_env(), stdout=subprocess.PIPE, universal_newlines=True)
+            line = crowd.stdout.readline().strip()
+            if line != "connected %d" % viewers:
+                raise RuntimeError("viewers did not all connect: %r" % line)
         if with_agent and "spy-sampler" not in bl.thread_names(server.proc.pid):
             raise RuntimeError("agent preloaded but no spy-sampler thread in uvicorn "
                                "(threads: %s)" % sorted(set(bl.thread_names(server.proc.pid))))
@@ -166,6 +185,9 @@ def measure(args, env, path, with_agent):
             wrk(args, server.url + path, args.warmup)
         return wrk(args, server.url + path, args.duration)
     finally:
+        if crowd:
+            crowd.kill()
+            crowd.wait()
         err = server.stop()
         if err.strip():
             bl.log("  uvicorn stderr: %s" % err.strip()[-300:])
@@ -173,14 +195,16 @@ def measure(args, env, path, with_agent):
 
 def main():
     args = parse_args()
-    configs = [("no agent", False), ("agent %d Hz" % args.rate, True)]
+    configs = [("no agent", False, 0), ("agent %d Hz" % args.rate, True, 0)]
+    if args.viewers:
+        configs.append(("agent + %d viewers" % args.viewers, True, args.viewers))
     envs = {False: bl.clean_env(), True: args.build.env(rate=args.rate, cpu_budget=args.cpu_budget)}
     res = {}        # (path, config name) -> [result]
     for rnd in range(1, args.rounds + 1):
         for path in args.paths:
-            for name, with_agent in configs:
+            for name, with_agent, viewers in configs:
                 try:
-                    r = measure(args, envs[with_agent], path, with_agent)
+                    r = measure(args, envs[with_agent], path, with_agent, viewers)
                 except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                     bl.log("round %d %s %s: ERROR %s" % (rnd, path, name, e))
                     continue
@@ -192,7 +216,7 @@ def main():
     rows = []
     for path in args.paths:
         base = bl.median([r["rps"] for r in res.get((path, configs[0][0]), [])])
-        for name, with_agent in configs:
+        for name, with_agent, _ in configs:
             runs = res.get((path, name), [])
             rps = bl.median([r["rps"] for r in runs])
             p99 = bl.median([r["p99_ms"] for r in runs])
@@ -210,7 +234,7 @@ def main():
     print(bl.markdown_table(["Endpoint", "Configuration", "req/s", "loss", "p99 ms",
                              "errors", "runs"], rows, "llrrrrr"))
     print()
-    complete = all(res.get((path, name)) for path in args.paths for name, _ in configs)
+    complete = all(res.get((path, name)) for path in args.paths for name, _, _ in configs)
     return 0 if complete else 1
 
 
