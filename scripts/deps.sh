@@ -13,11 +13,15 @@ packages=(
   python3-fastapi python3-uvicorn python3-httpx   # the example app
   python3-websockets                              # a protocol client for tests
   wrk procps curl                                 # load and process tools
-  nodejs npm chromium                             # wscat and the browser tests
+  chromium                                        # the browser tests
 )
 for p in "${packages[@]}"; do
   have_pkg "$p" || need+=("$p")
 done
+# Node.js and npm (for wscat and playwright-core): whatever provides the
+# commands will do (Debian's packages, or a nodejs build that bundles npm).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "deps: installing ${need[*]}" >&2
