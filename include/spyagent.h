@@ -53,11 +53,19 @@ struct spy_top_entry {
     uint64_t own, total;
     double own_pct, total_pct;
 };
+struct spy_top_thread {
+    int tid;
+    char name[64];              /* "" if unknown */
+    uint64_t samples;           /* in the window, as counted for the rows */
+    bool idle, gil;             /* as last sampled */
+};
 struct spy_top_result {
     struct spy_top_entry *rows;
     int nrows;
     uint64_t samples, idle_samples;
     int window;
+    struct spy_top_thread *threads;  /* threads with samples in the window */
+    int nthreads;
 };
 /* window: seconds, 0 = since start; tid: kernel tid, 0 = every thread. */
 SPY_API int spy_top(int limit, int window, bool idle, int tid, struct spy_top_result *out);
