@@ -6,10 +6,14 @@ cd "$(dirname "$0")/.."
 dir=${1:-build}
 shift || true
 pythons=$(scripts/pythons.sh)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# quiet when all is well; the whole story when something fails
+run() { "$@" >"$log" 2>&1 || { tail -n 60 "$log" >&2; echo "build: '$*' failed" >&2; exit 1; }; }
 if [ ! -f "$dir/build.ninja" ]; then
-  meson setup "$dir" -Dpythons="$pythons" "$@" >/dev/null
+  run meson setup "$dir" -Dpythons="$pythons" "$@"
 else
-  meson configure "$dir" -Dpythons="$pythons" "$@" >/dev/null
+  run meson configure "$dir" -Dpythons="$pythons" "$@"
 fi
-ninja -C "$dir" >/dev/null
+run ninja -C "$dir"
 echo "built $dir/agent/libspyagent.so (readers for: $pythons)" >&2
