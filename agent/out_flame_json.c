@@ -125,6 +125,8 @@ int spy_write_flame_json(const struct spy_profile *p, const struct spy_write_opt
         const struct spy_profile_sample *sm = &p->samples[i];
         if ((sm->flags & SPY_FLAG_IDLE) && !o->include_idle)
             continue;
+        if (o->tid && p->threads[sm->thread].tid != o->tid)
+            continue;
         uint32_t at = 0;
         t.n[0].value += sm->count;
         total += sm->count;

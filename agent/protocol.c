@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +26,14 @@
 const struct spy_cmd_help spy_cmd_help[] = {
     { "help", "help", "list the commands" },
     { "status", "status", "the agent's state and counters" },
-    { "top", "top [N] [window S] [idle]", "one top snapshot: N rows (1-1000), the last S seconds, idle samples too" },
-    { "live", "live [N] [window S|all] [idle|noidle]", "what this connection's live top pushes cover" },
+    { "top", "top [N] [window S] [idle] [thread TID]",
+      "one top snapshot: N rows (1-1000), the last S seconds, idle samples too, one thread" },
+    { "live", "live [N] [window S|all] [idle|noidle] [thread TID|all]", "what this connection's live top pushes cover" },
     { "pause", "pause", "stop live top pushes to this connection" },
     { "resume", "resume", "start live top pushes again" },
     { "dump", "dump", "every thread's stack now, innermost frame first" },
-    { "flame", "flame [window S|all] [idle]", "the merged call tree of the last S seconds (default: since start)" },
+    { "flame", "flame [window S|all] [idle] [thread TID]",
+      "the merged call tree of the last S seconds (default: since start)" },
     { "record", "record S [svg|collapsed|speedscope...] | record stop | record last S [formats]",
       "record S seconds (1-3600) to files; stop early; or write the last S seconds at once" },
     { "rate", "rate HZ", "change the sampling rate (1-10000 Hz)" },
@@ -155,6 +158,19 @@ static int parse_view(char **w, int n, bool live, int history, struct spy_cmd *c
                 cmd->window = (int)v;
             }
             cmd->window_given = true;
+            i += 2;
+        } else if (strcmp(w[i], "thread") == 0) {
+            if (i + 1 >= n)
+                return fail(err, "missing_argument", "%s: 'thread' needs a thread id (tid)%s", name,
+                            live ? " or 'all'" : "");
+            if (live && strcmp(w[i + 1], "all") == 0) {
+                cmd->tid = 0;
+            } else {
+                if (parse_whole(w[i + 1], 1, INT_MAX, &v) != 0)
+                    return range_error(err, "thread id", w[i + 1], 1, INT_MAX);
+                cmd->tid = (int)v;
+            }
+            cmd->tid_given = true;
             i += 2;
         } else if (strcmp(w[i], "idle") == 0) {
             cmd->idle = cmd->idle_given = true;
@@ -345,8 +361,19 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
     } else if (!strcmp(name, "top") || !strcmp(name, "live") || !strcmp(name, "flame")) {
         bool live = name[0] != 't';      /* live and flame take window "all" */
         cmd->kind = name[0] == 'l' ? SPY_CMD_LIVE : name[0] == 'f' ? SPY_CMD_FLAME : SPY_CMD_TOP;
-        if (check_members(obj, name, cmd->kind == SPY_CMD_FLAME ? " window idle " : " limit window idle ", err))
+        if (check_members(obj, name, cmd->kind == SPY_CMD_FLAME ? " window idle thread " : " limit window idle thread ",
+                          err))
             goto out;
+        if ((m = cJSON_GetObjectItemCaseSensitive(obj, "thread")) && !cJSON_IsNull(m)) {
+            if (live && cJSON_IsString(m) && strcmp(m->valuestring, "all") == 0) {
+                cmd->tid = 0;
+            } else {
+                if (json_whole(m, "thread", 1, INT_MAX, &v, err))
+                    goto out;
+                cmd->tid = (int)v;
+            }
+            cmd->tid_given = true;
+        }
         if ((m = cJSON_GetObjectItemCaseSensitive(obj, "limit"))) {
             if (json_whole(m, "limit", 1, MAX_LIMIT, &v, err))
                 goto out;
@@ -459,4 +486,32 @@ int spy_protocol_parse(const char *msg, size_t len, int history, struct spy_cmd 
     if (memchr(msg, '\0', len))
         return fail(err, "bad_argument", "a command must not contain NUL bytes");
     return parse_text(line, history, cmd, err);
+}
+
+bool spy_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
+        else return false;
+        for (size_t k = 1; k <= n; k++) {
+            if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
 }

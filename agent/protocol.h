@@ -25,6 +25,8 @@ struct spy_cmd {
     int seconds;            /* record S, record last S */
     unsigned formats;       /* SPY_FMT_*; 0 = not given */
     int hz;
+    int tid;                /* thread N: one thread's samples; 0 = all */
+    bool tid_given;
     char token[260];
     char id[160];           /* the JSON text of "id", echoed; "" if none */
 };
@@ -38,6 +40,10 @@ struct spy_cmd_error {
 /* Parse one client message (plain text or a JSON object).  history bounds
  * windows.  0 on success, -1 with err filled. */
 int spy_protocol_parse(const char *msg, size_t len, int history, struct spy_cmd *cmd, struct spy_cmd_error *err);
+
+/* Whether a text message is well-formed UTF-8 (no overlongs, no
+ * surrogates, nothing above U+10FFFF). */
+bool spy_utf8_valid(const char *s, size_t len);
 
 /* Names and one-line usages of every command, for help and hello. */
 struct spy_cmd_help {

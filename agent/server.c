@@ -58,6 +58,7 @@ struct client {
     bool authed, paused;
     int live_limit, live_window;   /* window 0 = since start */
     bool live_idle;
+    int live_tid;                  /* 0 = every thread */
     char *queue[QUEUE_MAX];   /* each with LWS_PRE bytes of headroom */
     size_t qlen[QUEUE_MAX];
     bool qlive[QUEUE_MAX];
@@ -167,10 +168,10 @@ static struct client *find_client(uint64_t serial)
 
 /* ---- live pushes ------------------------------------------------------- */
 
-static char *top_message(int limit, int window, bool idle, bool live, const char *id)
+static char *top_message(int limit, int window, bool idle, int tid, bool live, const char *id)
 {
     struct spy_top_result top;
-    if (spy_top(limit, window, idle, 0, &top) != 0)
+    if (spy_top(limit, window, idle, tid, &top) != 0)
         return spy_msg_error("internal", "out of memory computing top", id);
     char *m = spy_msg_top(&top, live, limit, idle, id);
     spy_top_result_free(&top);
@@ -179,7 +180,7 @@ static char *top_message(int limit, int window, bool idle, bool live, const char
 
 /* The merged call tree of a window (0 = since start), nodes under 0.1 %
  * of the samples left out. */
-static char *flame_message(int window, bool idle, const char *id)
+static char *flame_message(int window, bool idle, int tid, const char *id)
 {
     struct spy_profile prof;
     if (spy_store_profile(&spy_agent.store, window ? SPY_SPAN_WINDOW : SPY_SPAN_ALL, window,
@@ -190,8 +191,8 @@ static char *flame_message(int window, bool idle, const char *id)
     spy_sink_printf(&sink, "{\"type\":\"flame\",");
     if (id[0])
         spy_sink_printf(&sink, "\"id\":%s,", id);
-    spy_sink_printf(&sink, "\"window\":%d,\"idle\":%s,", window, idle ? "true" : "false");
-    struct spy_write_options opt = { .include_idle = idle, .by_thread = false, .title = NULL };
+    spy_sink_printf(&sink, "\"window\":%d,\"idle\":%s,\"thread\":%d,", window, idle ? "true" : "false", tid);
+    struct spy_write_options opt = { .include_idle = idle, .by_thread = false, .title = NULL, .tid = tid };
     int rc = spy_write_flame_json(&prof, &opt, 0.001, &sink);
     spy_sink_puts(&sink, "}");
     spy_profile_free(&prof);
@@ -207,7 +208,7 @@ static void push_live(lws_sorted_usec_list_t *sul)
     (void)sul;
     /* clients mostly share one view: compute each distinct one once */
     struct view {
-        int limit, window;
+        int limit, window, tid;
         bool idle;
         char *msg;
     } views[8];
@@ -217,17 +218,19 @@ static void push_live(lws_sorted_usec_list_t *sul)
             continue;
         int v;
         for (v = 0; v < nviews; v++)
-            if (views[v].limit == c->live_limit && views[v].window == c->live_window && views[v].idle == c->live_idle)
+            if (views[v].limit == c->live_limit && views[v].window == c->live_window && views[v].idle == c->live_idle
+                && views[v].tid == c->live_tid)
                 break;
         if (v == nviews) {
             if (nviews == 8) {
-                send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, true, ""), true);
+                send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, true, ""), true);
                 continue;
             }
             views[v].limit = c->live_limit;
             views[v].window = c->live_window;
             views[v].idle = c->live_idle;
-            views[v].msg = top_message(c->live_limit, c->live_window, c->live_idle, true, "");
+            views[v].tid = c->live_tid;
+            views[v].msg = top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, true, "");
             nviews++;
         }
         if (views[v].msg)
@@ -401,7 +404,7 @@ static void close_client(struct client *c, int code, const char *reason)
 static void greet(struct client *c)
 {
     send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir), false);
-    send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, true, ""), true);
+    send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, true, ""), true);
 }
 
 static void run_command(struct client *c, const char *msg, size_t len)
@@ -448,7 +451,7 @@ static void run_command(struct client *c, const char *msg, size_t len)
         break;
     }
     case SPY_CMD_TOP:
-        send_to(c, top_message(cmd.limit ? cmd.limit : 20, cmd.window, cmd.idle, false, id), false);
+        send_to(c, top_message(cmd.limit ? cmd.limit : 20, cmd.window, cmd.idle, cmd.tid, false, id), false);
         break;
     case SPY_CMD_LIVE:
         if (cmd.limit)
@@ -457,6 +460,8 @@ static void run_command(struct client *c, const char *msg, size_t len)
             c->live_window = cmd.window_all ? 0 : cmd.window;
         if (cmd.idle_given)
             c->live_idle = cmd.idle;
+        if (cmd.tid_given)
+            c->live_tid = cmd.tid;
         send_to(c, spy_msg_live(c->live_limit, c->live_window, c->live_idle, id), false);
         break;
     case SPY_CMD_PAUSE:
@@ -478,7 +483,7 @@ static void run_command(struct client *c, const char *msg, size_t len)
         break;
     }
     case SPY_CMD_FLAME:
-        send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, id), false);
+        send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, cmd.tid, id), false);
         break;
     case SPY_CMD_RATE:
         spy_set_rate(cmd.hz);
@@ -641,6 +646,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->rxlen += len;
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
             return 0;
+        /* checked here rather than by lws, so the close goes out like the
+         * others: from the writable callback, with its frame */
+        if (!lws_frame_is_binary(wsi) && !spy_utf8_valid(c->rx, c->rxlen)) {
+            c->rxlen = 0;
+            close_client(c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid UTF-8 in a text message");
+            return 0;
+        }
         uint64_t now = spy_now_ns();
         if (now - c->flood_start > 1000000000ULL) {
             c->flood_start = now;
@@ -765,7 +777,7 @@ int spy_server_start(const struct spy_config *cfg)
     info.protocols = protocols;
     info.gid = -1;
     info.uid = -1;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.options = 0;
     if (strchr(cfg->ws_host, ':') == NULL)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.pt_serv_buf_size = 64 * 1024;

@@ -14,6 +14,7 @@ struct spy_write_options {
     bool include_idle;       /* keep samples flagged SPY_FLAG_IDLE */
     bool by_thread;          /* a first frame "thread NAME (TID)" per stack */
     const char *title;       /* NULL: a default */
+    int tid;                 /* only this thread's samples; 0 = every thread (flame JSON) */
 };
 
 /* "outer;...;inner COUNT" per distinct stack, sorted bytewise. */

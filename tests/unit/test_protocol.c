@@ -44,6 +44,16 @@ int main(void)
     CHECK(parse("{\"cmd\":\"flame\",\"window\":\"all\"}") == 0 && cmd.window_all);
     CHECK(fails_with("flame 5", "bad_argument"));
     CHECK(fails_with("{\"cmd\":\"flame\",\"limit\":3}", "bad_argument"));
+    CHECK(parse("top 5 thread 4242") == 0 && cmd.tid == 4242 && cmd.tid_given);
+    CHECK(parse("live thread all") == 0 && cmd.tid == 0 && cmd.tid_given);
+    CHECK(parse("flame window 5 thread 7") == 0 && cmd.tid == 7);
+    CHECK(parse("{\"cmd\":\"live\",\"thread\":12}") == 0 && cmd.tid == 12);
+    CHECK(fails_with("top thread", "missing_argument"));
+    CHECK(fails_with("top thread x", "bad_argument"));
+    CHECK(fails_with("top thread all", "bad_argument"));       /* only live keeps a setting to clear */
+    CHECK(spy_utf8_valid("plain", 5) && spy_utf8_valid("\xc3\xa9t\xc3\xa9", 6) && spy_utf8_valid("\xf0\x9f\x94\xa5", 4));
+    CHECK(!spy_utf8_valid("\xc3", 1) && !spy_utf8_valid("\xc0\xaf", 2) && !spy_utf8_valid("\xed\xa0\x80", 3)
+          && !spy_utf8_valid("\xff", 1) && !spy_utf8_valid("a\x80", 2) && !spy_utf8_valid("\xf4\x90\x80\x80", 4));
     CHECK(fails_with("fly", "unknown_command") && strstr(err.message, "fly") && strstr(err.message, "help"));
     CHECK(fails_with("", "unknown_command"));
     CHECK(fails_with("record -5", "bad_argument") && strstr(err.message, "1 to 3600"));
