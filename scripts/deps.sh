@@ -34,7 +34,7 @@ fi
 # Node packages the tests drive (wscat, playwright-core with Debian's
 # chromium), installed from the lock files next to the tests.
 cd "$(dirname "$0")/.."
-for dir in tests/browser tests/node; do
+for dir in tests/browser tests/node tests/viewer; do
   if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
     echo "deps: npm install in $dir" >&2
     if [ -f "$dir/package-lock.json" ]; then
