@@ -1,0 +1,83 @@
+/* analysis.h — the figures of a performance report, computed once from a
+ * profile: totals, idle share, functions (own and total), threads,
+ * categories, web endpoints, and advice naming the functions behind it. */
+#ifndef SPY_ANALYSIS_H
+#define SPY_ANALYSIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "categories.h"
+#include "profile.h"
+
+#define SPY_ADVICE_MAX 10
+#define SPY_ADVICE_FNS 3
+
+struct spy_fn_stat {
+    const char *function;        /* borrowed from the profile */
+    const char *file;
+    int line;                    /* definition line if known, else the lowest line seen */
+    uint64_t own, total;         /* active samples: innermost / anywhere on the stack */
+    uint64_t decided[SPY_CAT_COUNT];  /* samples whose category this function's frame decided */
+    uint64_t on_loop;            /* samples of sync work on an event loop it decided */
+    bool library;
+};
+
+struct spy_thread_stat {
+    uint32_t thread;             /* index into the profile's threads */
+    uint64_t total, idle;
+    uint64_t cat[SPY_CAT_COUNT];
+};
+
+struct spy_endpoint_stat {
+    uint32_t fn;                 /* index into fns */
+    uint64_t total;
+    uint64_t cat[SPY_CAT_COUNT];
+    uint32_t top_fn;             /* the function with most own samples under it */
+    uint64_t top_own;
+    bool on_loop;                /* seen running on an event loop thread (async def) */
+};
+
+struct spy_advice {
+    int category;                /* or -1: blocking work on the event loop */
+    double share;                /* of active samples */
+    uint32_t fns[SPY_ADVICE_FNS];
+    uint64_t fn_samples[SPY_ADVICE_FNS];
+    int nfns;
+    const char *title;           /* static */
+    const char *text;            /* static: what to do */
+};
+
+struct spy_analysis {
+    uint64_t total, idle, active, gil;
+    double duration;
+    int rate, pid;
+    char program[256];
+    struct spy_fn_stat *fns;     /* sorted by own, then total, descending */
+    uint32_t nfns;
+    struct spy_thread_stat *threads;   /* sorted by total, descending */
+    uint32_t nthreads;
+    uint64_t cat[SPY_CAT_COUNT];
+    struct spy_endpoint_stat *endpoints;  /* sorted by total, descending */
+    uint32_t nendpoints;
+    uint64_t in_endpoints;       /* active samples under some endpoint */
+    uint64_t on_loop;            /* active samples of sync work on an event loop thread */
+    struct spy_advice advice[SPY_ADVICE_MAX];
+    int nadvice;
+    double threshold;
+    char rules[128];             /* where the category rules came from */
+};
+
+/* 0, or -1 with err (bad profile, out of memory).  `c` may be NULL: the
+ * default rules (SPY_CATEGORIES or built in), whose errors are reported. */
+int spy_analyse(const struct spy_profile *p, const struct spy_categories *c, struct spy_analysis *a,
+                char *err, size_t errlen);
+void spy_analysis_free(struct spy_analysis *a);
+
+/* "function (file:line)" with the file shortened to what follows
+ * site-packages/ or pythonX.Y/, or its last two components. */
+void spy_fn_label(const struct spy_fn_stat *f, char *buf, size_t cap);
+const char *spy_short_file(const char *file);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * spyctl.c — the command-line client's commands on saved profiles:
+ * report, diff and convert.  Arguments are parsed in args.c; profiles are
+ * read by the agent's profile_read.c and written by its writers and
+ * reports (linked from the agent's static library, which never starts an
+ * agent).  Output goes to --output through a file sink (temp + fsync +
+ * rename: whole or not at all) or to standard output.
+ *
+ * Exit status: 0 done, 1 a file could not be read or written, 2 usage.
+ * Single-threaded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "out_pprof.h"
+#include "profile_read.h"
+#include "report.h"
+#include "sink.h"
+#include "writers.h"
+
+/* Opens the output: a file sink for --output, else memory for stdout. */
+static int open_output(struct spy_sink *s, const char *path)
+{
+    if (!path) {
+        spy_sink_memory(s, 0);
+        return 0;
+    }
+    char dir[1024], name[512];
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path > 1000 ? 1000 : (slash == path ? 1 : slash - path)),
+                 path);
+        snprintf(name, sizeof(name), "%.500s", slash + 1);
+    } else {
+        snprintf(dir, sizeof(dir), ".");
+        snprintf(name, sizeof(name), "%.500s", path);
+    }
+    if (!name[0]) {
+        fprintf(stderr, "spyctl: %s: not a file name\n", path);
+        return -1;
+    }
+    if (spy_sink_file(s, dir, name) != 0) {
+        fprintf(stderr, "spyctl: %s: %s\n", path, s->error);
+        return -1;
+    }
+    return 0;
+}
+
+static int close_output(struct spy_sink *s, const char *path, int rc)
+{
+    if (rc != 0 && !s->failed) {
+        s->failed = 1;
+        snprintf(s->error, sizeof(s->error), "failed");
+    }
+    char error[sizeof(s->error)];
+    snprintf(error, sizeof(error), "%s", s->error);
+    int crc = spy_sink_close(s);
+    if (!path) {
+        if (crc == 0 && rc == 0 && fwrite(s->buf, 1, s->len, stdout) != s->len)
+            crc = -1;
+        free(s->buf);
+    }
+    if (rc != 0 || crc != 0) {
+        fprintf(stderr, "spyctl: %s: %s\n", path ? path : "output", rc != 0 ? error : s->error);
+        return 1;
+    }
+    return 0;
+}
+
+static int read_profile(const char *path, struct spy_profile *p)
+{
+    char err[600];
+    if (spy_profile_read(path, p, NULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, "spyctl: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_report(const struct spyctl_args *a)
+{
+    struct spy_profile p;
+    struct spy_sink s;
+    if (read_profile(a->files[0], &p) != 0)
+        return 1;
+    if (open_output(&s, a->output) != 0) {
+        spy_profile_free(&p);
+        return 1;
+    }
+    struct spy_report_options o = { .top = a->top };
+    int rc = strcmp(a->format, "html") == 0 ? spy_report_html(&p, &o, &s) : spy_report_text(&p, &o, &s);
+    spy_profile_free(&p);
+    return close_output(&s, a->output, rc);
+}
+
+static int cmd_diff(const struct spyctl_args *a)
+{
+    struct spy_profile base, cur;
+    struct spy_sink s;
+    if (read_profile(a->files[0], &base) != 0)
+        return 1;
+    if (read_profile(a->files[1], &cur) != 0) {
+        spy_profile_free(&base);
+        return 1;
+    }
+    int rc = 1;
+    if (open_output(&s, a->output) == 0) {
+        struct spy_report_options o = { .top = a->top };
+        int wrc = strcmp(a->format, "html") == 0 ? spy_report_diff_html(&base, &cur, &o, &s)
+                                                  : spy_report_diff_text(&base, &cur, &o, &s);
+        rc = close_output(&s, a->output, wrc);
+    }
+    spy_profile_free(&base);
+    spy_profile_free(&cur);
+    return rc;
+}
+
+static int cmd_convert(const struct spyctl_args *a)
+{
+    struct spy_profile p;
+    struct spy_sink s;
+    if (read_profile(a->files[0], &p) != 0)
+        return 1;
+    if (open_output(&s, a->output) != 0) {
+        spy_profile_free(&p);
+        return 1;
+    }
+    struct spy_write_options o = { .include_idle = true, .by_thread = false, .title = NULL };
+    int rc;
+    if (strcmp(a->to, "pprof") == 0)
+        rc = spy_write_pprof(&p, &o, &s);
+    else if (strcmp(a->to, "collapsed") == 0)
+        rc = spy_write_collapsed(&p, &o, &s);
+    else if (strcmp(a->to, "speedscope") == 0)
+        rc = spy_write_speedscope(&p, &o, &s);
+    else
+        rc = spy_write_svg(&p, &o, &s);
+    spy_profile_free(&p);
+    return close_output(&s, a->output, rc);
+}
+
+int main(int argc, char **argv)
+{
+    struct spyctl_args a;
+    char err[300];
+    if (spyctl_parse_args(argc, argv, &a, err, sizeof(err)) != 0) {
+        fprintf(stderr, "spyctl: %s\n", err);
+        return 2;
+    }
+    if (a.help) {
+        fputs(spyctl_usage, stdout);
+        return 0;
+    }
+    if (strcmp(a.command, "report") == 0)
+        return cmd_report(&a);
+    if (strcmp(a.command, "diff") == 0)
+        return cmd_diff(&a);
+    return cmd_convert(&a);
+}
