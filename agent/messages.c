@@ -164,8 +164,8 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
 static void add_formats(cJSON *o, unsigned formats)
 {
     cJSON *a = cJSON_CreateArray();
-    const char *names[] = { "svg", "collapsed", "speedscope" };
-    for (int i = 0; a && i < 3; i++)
+    const char *names[] = { "svg", "collapsed", "speedscope", "pprof" };
+    for (int i = 0; a && i < 4; i++)
         if (formats & (1u << i))
             cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
     cJSON_AddItemToObject(o, "formats", a);
@@ -266,6 +266,18 @@ char *spy_msg_rate(int rate, const char *id)
     return finish(o);
 }
 
+char *spy_msg_report_text(const char *text, const char *span, int seconds, const char *id)
+{
+    cJSON *o = begin("report", id);
+    if (o) {
+        cJSON_AddStringToObject(o, "format", "text");
+        cJSON_AddStringToObject(o, "span", span);
+        add_num(o, "seconds", seconds);
+        cJSON_AddStringToObject(o, "text", text);
+    }
+    return finish(o);
+}
+
 char *spy_msg_live(int limit, int window, bool idle, const char *id)
 {
     cJSON *o = begin("live", id);
@@ -298,10 +310,12 @@ char *spy_msg_record_progress(double elapsed, int seconds, uint64_t samples)
     return finish(o);
 }
 
-char *spy_msg_record_done(const struct spy_written *files, int nfiles, uint64_t samples, double duration,
+char *spy_msg_record_done(const char *type, const struct spy_written *files, int nfiles, uint64_t samples, double duration,
                           uint64_t unique_stacks, const char *error, const char *id)
 {
-    cJSON *o = begin("record_done", id);
+    cJSON *o = begin(type ? type : "record_done", id);
+    if (o && type)
+        cJSON_AddStringToObject(o, "format", "html");
     cJSON *a = cJSON_CreateArray();
     if (!o || !a) {
         cJSON_Delete(o);

@@ -20,6 +20,8 @@ char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int r
                      unsigned rec_formats, uint64_t rec_samples, const char *id);
 char *spy_msg_dump(const struct spy_dump_result *dump, const char *id);
 char *spy_msg_rate(int rate, const char *id);
+/* A text report: {"type":"report","format":"text","span":..,"text":..} */
+char *spy_msg_report_text(const char *text, const char *span, int seconds, const char *id);
 char *spy_msg_live(int limit, int window, bool idle, const char *id);
 char *spy_msg_record_started(int seconds, unsigned formats, const char *id);
 char *spy_msg_record_progress(double elapsed, int seconds, uint64_t samples);
@@ -29,7 +31,8 @@ struct spy_written {
     char path[1200];
     uint64_t bytes;
 };
-char *spy_msg_record_done(const struct spy_written *files, int nfiles, uint64_t samples, double duration,
+/* type: NULL for "record_done", or "report" for the report command. */
+char *spy_msg_record_done(const char *type, const struct spy_written *files, int nfiles, uint64_t samples, double duration,
                           uint64_t unique_stacks, const char *error, const char *id);
 
 #endif

@@ -34,8 +34,10 @@ const struct spy_cmd_help spy_cmd_help[] = {
     { "dump", "dump", "every thread's stack now, innermost frame first" },
     { "flame", "flame [window S|all] [idle] [thread TID]",
       "the merged call tree of the last S seconds (default: since start)" },
-    { "record", "record S [svg|collapsed|speedscope...] | record stop | record last S [formats]",
+    { "record", "record S [svg|collapsed|speedscope|pprof...] | record stop | record last S [formats]",
       "record S seconds (1-3600) to files; stop early; or write the last S seconds at once" },
+    { "report", "report [text|html] [S]",
+      "a performance report: of the last S seconds, else of the last recording, else since start" },
     { "rate", "rate HZ", "change the sampling rate (1-10000 Hz)" },
     { "reset", "reset", "start the live aggregate again" },
     { "auth", "auth TOKEN", "present the token when the agent requires one" },
@@ -81,6 +83,7 @@ static int format_bit(const char *w)
     if (strcmp(w, "svg") == 0) return SPY_FMT_SVG;
     if (strcmp(w, "collapsed") == 0) return SPY_FMT_COLLAPSED;
     if (strcmp(w, "speedscope") == 0) return SPY_FMT_SPEEDSCOPE;
+    if (strcmp(w, "pprof") == 0) return SPY_FMT_PPROF;
     return 0;
 }
 
@@ -88,8 +91,8 @@ void spy_formats_text(unsigned formats, char *out, size_t cap)
 {
     size_t k = 0;
     out[0] = '\0';
-    const char *names[] = { "svg", "collapsed", "speedscope" };
-    for (int i = 0; i < 3; i++)
+    const char *names[] = { "svg", "collapsed", "speedscope", "pprof" };
+    for (int i = 0; i < 4; i++)
         if (formats & (1u << i))
             k += (size_t)snprintf(out + k, k < cap ? cap - k : 0, "%s\"%s\"", k ? "," : "", names[i]);
 }
@@ -125,7 +128,7 @@ static int parse_formats(char **w, int n, unsigned *formats, struct spy_cmd_erro
         int bit = format_bit(w[i]);
         char b[64];
         if (!bit)
-            return fail(err, "bad_argument", "unknown format '%s': expected svg, collapsed or speedscope",
+            return fail(err, "bad_argument", "unknown format '%s': expected svg, collapsed, speedscope or pprof",
                         shown(w[i], b, sizeof(b)));
         *formats |= (unsigned)bit;
     }
@@ -224,6 +227,25 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
             return fail(err, "bad_argument", "flame: unexpected '%s': expected flame [window S|all] [idle]", a[0]);
         return parse_view(a, na, true, history, cmd, err);
     }
+    if (strcmp(c, "report") == 0) {
+        cmd->kind = SPY_CMD_REPORT;
+        int i = 0;
+        if (i < na && (strcmp(a[i], "text") == 0 || strcmp(a[i], "html") == 0))
+            cmd->html = strcmp(a[i++], "html") == 0;
+        if (i < na) {
+            if (!isdigit((unsigned char)a[i][0]) && a[i][0] != '-' && a[i][0] != '+')
+                return fail(err, "bad_argument", "unknown report format '%s': expected text or html, then "
+                            "optionally a number of seconds", shown(a[i], b, sizeof(b)));
+            if (parse_whole(a[i], 1, history, &v) != 0)
+                return range_error(err, "report seconds", a[i], 1, history);
+            cmd->seconds = (int)v;
+            i++;
+        }
+        if (i < na)
+            return fail(err, "too_many_arguments", "report takes [text|html] [seconds], not '%s'",
+                        shown(a[i], b, sizeof(b)));
+        return 0;
+    }
     if (strcmp(c, "rate") == 0) {
         cmd->kind = SPY_CMD_RATE;
         if (na == 0)
@@ -286,14 +308,14 @@ static int json_whole(const cJSON *v, const char *member, long lo, long hi, long
 static int json_formats(const cJSON *v, unsigned *formats, struct spy_cmd_error *err)
 {
     if (!cJSON_IsArray(v))
-        return fail(err, "bad_argument", "\"formats\" must be an array of \"svg\", \"collapsed\", \"speedscope\"");
+        return fail(err, "bad_argument", "\"formats\" must be an array of \"svg\", \"collapsed\", \"speedscope\", \"pprof\"");
     const cJSON *f;
     cJSON_ArrayForEach(f, v)
     {
         char b[64];
         int bit = cJSON_IsString(f) ? format_bit(f->valuestring) : 0;
         if (!bit)
-            return fail(err, "bad_argument", "unknown format %s: expected \"svg\", \"collapsed\" or \"speedscope\"",
+            return fail(err, "bad_argument", "unknown format %s: expected \"svg\", \"collapsed\", \"speedscope\" or \"pprof\"",
                         cJSON_IsString(f) ? shown(f->valuestring, b, sizeof(b)) : "(not a string)");
         *formats |= (unsigned)bit;
     }
@@ -396,6 +418,23 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
             }
             cmd->idle = cJSON_IsTrue(m);
             cmd->idle_given = true;
+        }
+        rc = 0;
+    } else if (!strcmp(name, "report")) {
+        cmd->kind = SPY_CMD_REPORT;
+        if (check_members(obj, name, " format seconds ", err))
+            goto out;
+        if ((m = cJSON_GetObjectItemCaseSensitive(obj, "format"))) {
+            if (!cJSON_IsString(m) || (strcmp(m->valuestring, "text") && strcmp(m->valuestring, "html"))) {
+                fail(err, "bad_argument", "\"format\" must be \"text\" or \"html\"");
+                goto out;
+            }
+            cmd->html = strcmp(m->valuestring, "html") == 0;
+        }
+        if ((m = cJSON_GetObjectItemCaseSensitive(obj, "seconds"))) {
+            if (json_whole(m, "seconds", 1, history, &v, err))
+                goto out;
+            cmd->seconds = (int)v;
         }
         rc = 0;
     } else if (!strcmp(name, "rate")) {

@@ -9,12 +9,14 @@
 enum spy_cmd_kind {
     SPY_CMD_HELP, SPY_CMD_STATUS, SPY_CMD_TOP, SPY_CMD_LIVE, SPY_CMD_PAUSE, SPY_CMD_RESUME,
     SPY_CMD_DUMP, SPY_CMD_RECORD, SPY_CMD_RECORD_STOP, SPY_CMD_RECORD_LAST, SPY_CMD_RATE,
-    SPY_CMD_RESET, SPY_CMD_AUTH, SPY_CMD_FLAME,
+    SPY_CMD_RESET, SPY_CMD_AUTH, SPY_CMD_FLAME, SPY_CMD_REPORT,
 };
 
 #define SPY_FMT_SVG 1u
 #define SPY_FMT_COLLAPSED 2u
 #define SPY_FMT_SPEEDSCOPE 4u
+#define SPY_FMT_PPROF 8u
+#define SPY_FMT_REPORT_HTML 16u     /* not a record format: the report command */
 
 struct spy_cmd {
     enum spy_cmd_kind kind;
@@ -27,6 +29,7 @@ struct spy_cmd {
     int hz;
     int tid;                /* thread N: one thread's samples; 0 = all */
     bool tid_given;
+    bool html;              /* report html */
     char token[260];
     char id[160];           /* the JSON text of "id", echoed; "" if none */
 };

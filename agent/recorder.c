@@ -28,7 +28,16 @@
 #include "profile.h"
 #include "protocol.h"
 #include "sink.h"
+#include "out_pprof.h"
+#include "report.h"
 #include "writers.h"
+
+/* The HTML report as a file format (the report command). */
+static int write_report_html(const struct spy_profile *p, const struct spy_write_options *o, struct spy_sink *s)
+{
+    struct spy_report_options ro = { .top = 20, .categories = NULL, .title = o->title };
+    return spy_report_html(p, &ro, s);
+}
 
 struct format {
     unsigned bit;
@@ -40,19 +49,22 @@ static const struct format formats[] = {
     { SPY_FMT_SVG, "svg", ".svg", spy_write_svg },
     { SPY_FMT_COLLAPSED, "collapsed", ".collapsed.txt", spy_write_collapsed },
     { SPY_FMT_SPEEDSCOPE, "speedscope", ".speedscope.json", spy_write_speedscope },
+    { SPY_FMT_PPROF, "pprof", ".pb.gz", spy_write_pprof },
+    { SPY_FMT_REPORT_HTML, "html", ".report.html", write_report_html },
 };
 
 char *spy_record_write(struct spy_store *store, const struct spy_record_job *job)
 {
     struct spy_profile prof;
-    struct spy_written files[3];
+    struct spy_written files[5];
     int nfiles = 0;
     char error[600] = "";
     uint64_t busy = 0, unique = 0;
     memset(files, 0, sizeof(files));
 
     if (spy_store_profile(store, job->span, job->window, (int64_t)(spy_now_ns() / 1000000000ULL), &prof) != 0)
-        return spy_msg_record_done(files, 0, 0, job->duration, 0, "out of memory building the profile", job->id);
+        return spy_msg_record_done(job->reply, files, 0, 0, job->duration, 0, "out of memory building the profile",
+                                   job->id);
     prof.duration = job->duration;
     prof.start_time = job->start_time;
     prof.rate = spy_agent.cfg.rate;
@@ -111,5 +123,6 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
         w->bytes = stat(w->path, &st) == 0 ? (uint64_t)st.st_size : 0;
     }
     spy_profile_free(&prof);
-    return spy_msg_record_done(files, nfiles, busy, job->duration, unique, error[0] ? error : NULL, job->id);
+    return spy_msg_record_done(job->reply, files, nfiles, busy, job->duration, unique, error[0] ? error : NULL,
+                               job->id);
 }

@@ -14,6 +14,7 @@ struct spy_record_job {
     double start_time;         /* Unix time of the start */
     char data_dir[1024];
     char id[160];              /* the command's id, echoed in record_done */
+    const char *reply;         /* the reply's type: NULL = "record_done", or "report" */
 };
 
 /* Build the profile, write one file per format, and return the record_done

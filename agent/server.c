@@ -40,6 +40,7 @@
 #include "protocol.h"
 #include "profile.h"
 #include "recorder.h"
+#include "report.h"
 #include "sink.h"
 #include "writers.h"
 
@@ -99,6 +100,7 @@ static struct {
     double rec_start_time;
     uint64_t rec_owner;
     char rec_id[160];
+    bool rec_done_once;       /* a recording ended: `report` defaults to it */
 
     /* the writer: one job at a time */
     pthread_t writer;
@@ -323,6 +325,7 @@ static void finish_recording(uint64_t requester)
     if (!srv.rec_active)
         return;
     srv.rec_active = false;
+    srv.rec_done_once = true;
     spy_store_record_stop(&spy_agent.store);
     lws_sul_cancel(&srv.sul_record);
     struct spy_record_job job;
@@ -407,6 +410,48 @@ static void greet(struct client *c)
     send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, true, ""), true);
 }
 
+/* report [text|html] [S]: the last S seconds, else the last recording,
+ * else since start.  Text comes back in the reply (it is quick); HTML goes
+ * to a file through the writer thread and the reply names it. */
+static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
+{
+    enum spy_span span = cmd->seconds ? SPY_SPAN_WINDOW : srv.rec_done_once && !srv.rec_active ? SPY_SPAN_RECORDING
+                                                                                                  : SPY_SPAN_ALL;
+    const char *span_name = span == SPY_SPAN_WINDOW ? "window" : span == SPY_SPAN_RECORDING ? "recording" : "all";
+    if (cmd->html) {
+        if (writer_busy()) {
+            send_to(c, spy_msg_error("busy", "a file is being written; try again in a moment", id), false);
+            return;
+        }
+        struct spy_record_job job;
+        fill_job(&job, span, cmd->seconds, SPY_FMT_REPORT_HTML, (double)cmd->seconds, (double)time(NULL), id);
+        job.reply = "report";
+        if (start_writer(&job, c->serial, 0) != 0)
+            send_to(c, spy_msg_error("internal", "cannot start the writer thread", id), false);
+        return;
+    }
+    struct spy_profile prof;
+    if (spy_store_profile(&spy_agent.store, span, cmd->seconds, (int64_t)(spy_now_ns() / 1000000000ULL), &prof) != 0) {
+        send_to(c, spy_msg_error("internal", "out of memory building the profile", id), false);
+        return;
+    }
+    prof.rate = spy_agent.cfg.rate;
+    prof.pid = (int)getpid();
+    prof.duration = span == SPY_SPAN_WINDOW ? cmd->seconds : 0;
+    spy_proc_cmdline(prof.program, sizeof(prof.program));
+    struct spy_sink sink;
+    spy_sink_memory(&sink, 8u << 20);
+    struct spy_report_options ro = { .top = 20, .categories = NULL, .title = NULL };
+    int rc = spy_report_text(&prof, &ro, &sink);
+    spy_profile_free(&prof);
+    if (rc != 0 || sink.failed) {
+        send_to(c, spy_msg_error("internal", sink.error[0] ? sink.error : "the report could not be built", id), false);
+    } else {
+        send_to(c, spy_msg_report_text(sink.buf, span_name, cmd->seconds, id), false);
+    }
+    free(sink.buf);
+}
+
 static void run_command(struct client *c, const char *msg, size_t len)
 {
     struct spy_cmd cmd;
@@ -484,6 +529,9 @@ static void run_command(struct client *c, const char *msg, size_t len)
     }
     case SPY_CMD_FLAME:
         send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, cmd.tid, id), false);
+        break;
+    case SPY_CMD_REPORT:
+        report(c, &cmd, id);
         break;
     case SPY_CMD_RATE:
         spy_set_rate(cmd.hz);

@@ -9,7 +9,8 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 packages=(
   gcc libc6-dev pkg-config meson ninja-build     # build
   python3.11 python3.11-dev libpython3.11-dev     # Debian's CPython and its headers
-  libwebsockets-dev libcjson-dev                  # the WebSocket server and JSON
+  libwebsockets-dev libcjson-dev zlib1g-dev       # the WebSocket server, JSON, gzip for pprof
+  protobuf-compiler                               # protoc checks our pprof files
   python3-fastapi python3-uvicorn python3-httpx   # the example app
   python3-websockets                              # a protocol client for tests
   wrk procps curl                                 # load and process tools

@@ -54,6 +54,14 @@ int main(void)
     CHECK(spy_utf8_valid("plain", 5) && spy_utf8_valid("\xc3\xa9t\xc3\xa9", 6) && spy_utf8_valid("\xf0\x9f\x94\xa5", 4));
     CHECK(!spy_utf8_valid("\xc3", 1) && !spy_utf8_valid("\xc0\xaf", 2) && !spy_utf8_valid("\xed\xa0\x80", 3)
           && !spy_utf8_valid("\xff", 1) && !spy_utf8_valid("a\x80", 2) && !spy_utf8_valid("\xf4\x90\x80\x80", 4));
+    CHECK(parse("report") == 0 && cmd.kind == SPY_CMD_REPORT && !cmd.html && cmd.seconds == 0);
+    CHECK(parse("report html 30") == 0 && cmd.html && cmd.seconds == 30);
+    CHECK(parse("report 10") == 0 && !cmd.html && cmd.seconds == 10);
+    CHECK(parse("{\"cmd\":\"report\",\"format\":\"html\"}") == 0 && cmd.html);
+    CHECK(fails_with("report pdf", "bad_argument") && strstr(err.message, "text or html"));
+    CHECK(fails_with("report text 0", "bad_argument"));
+    CHECK(fails_with("report text 5 more", "too_many_arguments"));
+    CHECK(parse("record 3 pprof") == 0 && cmd.formats == SPY_FMT_PPROF);
     CHECK(fails_with("fly", "unknown_command") && strstr(err.message, "fly") && strstr(err.message, "help"));
     CHECK(fails_with("", "unknown_command"));
     CHECK(fails_with("record -5", "bad_argument") && strstr(err.message, "1 to 3600"));
