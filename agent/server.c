@@ -40,6 +40,7 @@
 #include "protocol.h"
 #include "profile.h"
 #include "recorder.h"
+#include "registry.h"
 #include "report.h"
 #include "sink.h"
 #include "writers.h"
@@ -866,6 +867,7 @@ int spy_server_start(const struct spy_config *cfg)
     }
     srv.thread_started = true;
     spy_log(SPY_LOG_DEBUG, "serving ws://%s:%d/", cfg->ws_host, cfg->ws_port);
+    spy_registry_announce("root", (int)getpid(), cfg->ws_host, cfg->ws_port, cfg->token[0] != '\0');
     return 0;
 }
 
@@ -873,6 +875,7 @@ void spy_server_stop(void)
 {
     if (!srv.ctx)
         return;
+    spy_registry_withdraw();
     atomic_store(&srv.stop, true);
     lws_cancel_service(srv.ctx);
     if (srv.thread_started)

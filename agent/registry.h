@@ -1,0 +1,20 @@
+/* registry.h — where running agents announce themselves, per user, so that
+ * spyctl --list and --pid can find them. */
+#ifndef SPY_REGISTRY_H
+#define SPY_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* $XDG_RUNTIME_DIR/spyagent, or /tmp/spyagent-UID; created mode 0700 and
+ * checked to be ours.  0, or -1 with err filled. */
+int spy_registry_dir(char *out, size_t cap, bool create, char *err, size_t errlen);
+
+/* Write this process's entry, PID.json (atomically): role "root" or
+ * "leaf", the WebSocket host and port that serve it (the root's for a
+ * leaf), whether a token is needed (never the token).  Any thread. */
+int spy_registry_announce(const char *role, int root_pid, const char *host, int port, bool token_required);
+/* Remove this process's entry (at exit). */
+void spy_registry_withdraw(void);
+
+#endif
