@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "fork.h"
+#include "leaves.h"
 #include "log.h"
 #include "spyagent.h"
 
@@ -32,9 +33,11 @@ __attribute__((constructor)) static void spy_boot(void)
      * before main() under LD_PRELOAD, while no other thread can read the
      * environment. */
     if (!spy_is_descendant()) {
-        char pid[24];
+        char pid[24], sock[108];
         snprintf(pid, sizeof(pid), "%d", (int)getpid());
         setenv("SPY_ROOT_PID", pid, 1);
+        if (spy_leaves_socket_path(sock, sizeof(sock)) == 0)
+            setenv("SPY_ROOT_SOCK", sock, 1);
     }
     char err[512] = "";
     int rc = spy_start(NULL, NULL, 0, err, sizeof(err));

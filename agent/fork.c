@@ -13,12 +13,15 @@
 #include "fork.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "agent.h"
 #include "log.h"
 #include "memread.h"
+#include "leaf.h"
+#include "leaves.h"
 #include "server.h"
 
 int spy_agent_spawn_sampler(void);
@@ -62,6 +65,8 @@ static void child(void)
     }
     a->sampler_joinable = false;
     spy_server_after_fork_child();
+    spy_leaves_after_fork_child();
+    spy_leaf_after_fork_child();
     atomic_store(&a->ticks, 0);
     atomic_store(&a->dropped, 0);
     atomic_store(&a->torn, 0);
@@ -72,8 +77,15 @@ static void child(void)
     if (a->state == SPY_RUNNING) {
         a->fork_thread = (uint64_t)pthread_self();
         a->started_ns = spy_now_ns();
-        if (spy_memread_init() != 0 || spy_agent_spawn_sampler() != 0)
+        if (spy_memread_init() != 0 || spy_agent_spawn_sampler() != 0) {
             a->state = SPY_OFF;
+        } else {
+            /* a forked worker (gunicorn, multiprocessing 'fork') streams to
+             * the root of the tree: its parent, or its parent's root */
+            const char *sock = getenv("SPY_ROOT_SOCK");
+            if (sock && *sock && spy_is_descendant())
+                spy_leaf_start(sock);
+        }
     } else {
         a->state = SPY_OFF;
     }

@@ -14,6 +14,8 @@
 #include <cjson/cJSON.h>
 
 #include "agent.h"
+#include "leaves.h"
+#include "procinfo.h"
 
 static cJSON *begin(const char *type, const char *id)
 {
@@ -58,6 +60,37 @@ char *spy_msg_simple(const char *type, const char *id)
     return finish(begin(type, id));
 }
 
+/* This process and every worker seen, for hello and status. */
+static cJSON *processes(void)
+{
+    cJSON *a = cJSON_CreateArray();
+    if (!a)
+        return NULL;
+    struct spy_status st;
+    spy_get_status(&st);
+    char cmdline[512];
+    spy_proc_cmdline(cmdline, sizeof(cmdline));
+    cJSON *me = cJSON_CreateObject();
+    add_num(me, "pid", st.pid);
+    cJSON_AddStringToObject(me, "role", spy_is_descendant() ? "worker" : "root");
+    cJSON_AddStringToObject(me, "command_line", cmdline);
+    cJSON_AddBoolToObject(me, "alive", true);
+    add_num(me, "samples", (double)st.samples);
+    cJSON_AddItemToArray(a, me);
+    struct spy_process procs[64];
+    int n = spy_leaves_list(procs, 64);
+    for (int i = 0; i < n; i++) {
+        cJSON *p = cJSON_CreateObject();
+        add_num(p, "pid", procs[i].pid);
+        cJSON_AddStringToObject(p, "role", "worker");
+        cJSON_AddStringToObject(p, "command_line", procs[i].command_line);
+        cJSON_AddBoolToObject(p, "alive", procs[i].alive);
+        add_num(p, "samples", (double)procs[i].samples);
+        cJSON_AddItemToArray(a, p);
+    }
+    return a;
+}
+
 static cJSON *command_names(void)
 {
     cJSON *a = cJSON_CreateArray();
@@ -83,6 +116,7 @@ char *spy_msg_hello(const char *cmdline, int interval_ms, const char *data_dir)
     add_num(o, "history", st.history);
     cJSON_AddStringToObject(o, "data_dir", data_dir);
     cJSON_AddItemToObject(o, "commands", command_names());
+    cJSON_AddItemToObject(o, "processes", processes());
     return finish(o);
 }
 
@@ -147,6 +181,7 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
         cJSON *t = cJSON_CreateObject();
         if (!t)
             break;
+        add_num(t, "pid", threads[i].pid);
         add_num(t, "tid", threads[i].tid);
         if (threads[i].name[0])
             cJSON_AddStringToObject(t, "name", threads[i].name);
@@ -200,6 +235,7 @@ char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int r
     add_num(o, "memory_bytes", (double)st.memory_bytes);
     add_num(o, "stacks", (double)st.stacks);
     add_num(o, "functions", (double)st.functions);
+    cJSON_AddItemToObject(o, "processes", processes());
     add_num(o, "clients", clients);
     add_num(o, "frames_dropped", (double)frames_dropped);
     if (recording) {

@@ -127,6 +127,8 @@ int spy_write_flame_json(const struct spy_profile *p, const struct spy_write_opt
             continue;
         if (o->tid && p->threads[sm->thread].tid != o->tid)
             continue;
+        if (o->pid && p->threads[sm->thread].pid != o->pid)
+            continue;
         uint32_t at = 0;
         t.n[0].value += sm->count;
         total += sm->count;

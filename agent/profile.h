@@ -25,6 +25,7 @@ struct spy_profile_frame {
 };
 
 struct spy_profile_thread {
+    int pid;                 /* the process (this one, or a worker counted here) */
     int tid;
     uint64_t thread_id;
     char name[64];           /* "" if unknown */

@@ -83,6 +83,7 @@ int spy_store_profile(struct spy_store *s, enum spy_span span, int window, int64
         uint64_t t = spy_counts_get(&slot_index, (uint64_t)slot + 1);
         if (t == 0) {
             struct spy_profile_thread *pt = &out->threads[out->nthreads];
+            pt->pid = slots[slot].pid;
             pt->tid = slots[slot].tid;
             pt->thread_id = slots[slot].thread_id;
             memcpy(pt->name, slots[slot].name, sizeof(pt->name));

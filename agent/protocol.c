@@ -26,13 +26,14 @@
 const struct spy_cmd_help spy_cmd_help[] = {
     { "help", "help", "list the commands" },
     { "status", "status", "the agent's state and counters" },
-    { "top", "top [N] [window S] [idle] [thread TID]",
+    { "top", "top [N] [window S] [idle] [thread TID] [pid N]",
       "one top snapshot: N rows (1-1000), the last S seconds, idle samples too, one thread" },
-    { "live", "live [N] [window S|all] [idle|noidle] [thread TID|all]", "what this connection's live top pushes cover" },
+    { "live", "live [N] [window S|all] [idle|noidle] [thread TID|all] [pid N]",
+      "what this connection's live top pushes cover" },
     { "pause", "pause", "stop live top pushes to this connection" },
     { "resume", "resume", "start live top pushes again" },
-    { "dump", "dump", "every thread's stack now, innermost frame first" },
-    { "flame", "flame [window S|all] [idle] [thread TID]",
+    { "dump", "dump [pid N]", "every thread's stack now, innermost frame first (every process, or one)" },
+    { "flame", "flame [window S|all] [idle] [thread TID] [pid N]",
       "the merged call tree of the last S seconds (default: since start)" },
     { "record", "record S [svg|collapsed|speedscope|pprof...] | record stop | record last S [formats]",
       "record S seconds (1-3600) to files; stop early; or write the last S seconds at once" },
@@ -162,6 +163,13 @@ static int parse_view(char **w, int n, bool live, int history, struct spy_cmd *c
             }
             cmd->window_given = true;
             i += 2;
+        } else if (strcmp(w[i], "pid") == 0) {
+            if (i + 1 >= n)
+                return fail(err, "missing_argument", "%s: 'pid' needs a process id", name);
+            if (parse_whole(w[i + 1], 1, INT_MAX, &v) != 0)
+                return range_error(err, "pid", w[i + 1], 1, INT_MAX);
+            cmd->pid = (int)v;
+            i += 2;
         } else if (strcmp(w[i], "thread") == 0) {
             if (i + 1 >= n)
                 return fail(err, "missing_argument", "%s: 'thread' needs a thread id (tid)%s", name,
@@ -217,7 +225,24 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
     if (strcmp(c, "status") == 0) { cmd->kind = SPY_CMD_STATUS; return no_args(c, na, err); }
     if (strcmp(c, "pause") == 0) { cmd->kind = SPY_CMD_PAUSE; return no_args(c, na, err); }
     if (strcmp(c, "resume") == 0) { cmd->kind = SPY_CMD_RESUME; return no_args(c, na, err); }
-    if (strcmp(c, "dump") == 0) { cmd->kind = SPY_CMD_DUMP; return no_args(c, na, err); }
+    if (strcmp(c, "dump") == 0) {
+        cmd->kind = SPY_CMD_DUMP;
+        if (na == 0)
+            return 0;
+        if (na == 2 && strcmp(a[0], "pid") == 0) {
+            if (parse_whole(a[1], 1, INT_MAX, &v) != 0)
+                return range_error(err, "pid", a[1], 1, INT_MAX);
+            cmd->pid = (int)v;
+            return 0;
+        }
+        if (strcmp(a[0], "pid") != 0)
+            return fail(err, "too_many_arguments", "'dump' takes nothing, or pid N");
+        if (na == 1)
+            return fail(err, "missing_argument", "dump pid needs a process id");
+        if (na > 2)
+            return fail(err, "too_many_arguments", "'dump' takes nothing, or pid N");
+        return range_error(err, "pid", a[1], 1, INT_MAX);
+    }
     if (strcmp(c, "reset") == 0) { cmd->kind = SPY_CMD_RESET; return no_args(c, na, err); }
     if (strcmp(c, "top") == 0) { cmd->kind = SPY_CMD_TOP; return parse_view(a, na, false, history, cmd, err); }
     if (strcmp(c, "live") == 0) { cmd->kind = SPY_CMD_LIVE; return parse_view(a, na, true, history, cmd, err); }
@@ -374,8 +399,18 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
     }
     const char *name = c->valuestring;
     const cJSON *m;
-    if (!strcmp(name, "help") || !strcmp(name, "status") || !strcmp(name, "pause") || !strcmp(name, "resume")
-        || !strcmp(name, "dump") || !strcmp(name, "reset")) {
+    if (!strcmp(name, "dump")) {
+        cmd->kind = SPY_CMD_DUMP;
+        if (check_members(obj, name, " pid ", err))
+            goto out;
+        if ((m = cJSON_GetObjectItemCaseSensitive(obj, "pid"))) {
+            if (json_whole(m, "pid", 1, INT_MAX, &v, err))
+                goto out;
+            cmd->pid = (int)v;
+        }
+        rc = 0;
+    } else if (!strcmp(name, "help") || !strcmp(name, "status") || !strcmp(name, "pause") || !strcmp(name, "resume")
+        || !strcmp(name, "reset")) {
         cmd->kind = !strcmp(name, "help") ? SPY_CMD_HELP : !strcmp(name, "status") ? SPY_CMD_STATUS
                   : !strcmp(name, "pause") ? SPY_CMD_PAUSE : !strcmp(name, "resume") ? SPY_CMD_RESUME
                   : !strcmp(name, "dump") ? SPY_CMD_DUMP : SPY_CMD_RESET;
@@ -383,9 +418,14 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
     } else if (!strcmp(name, "top") || !strcmp(name, "live") || !strcmp(name, "flame")) {
         bool live = name[0] != 't';      /* live and flame take window "all" */
         cmd->kind = name[0] == 'l' ? SPY_CMD_LIVE : name[0] == 'f' ? SPY_CMD_FLAME : SPY_CMD_TOP;
-        if (check_members(obj, name, cmd->kind == SPY_CMD_FLAME ? " window idle thread " : " limit window idle thread ",
-                          err))
+        if (check_members(obj, name,
+                          cmd->kind == SPY_CMD_FLAME ? " window idle thread pid " : " limit window idle thread pid ", err))
             goto out;
+        if ((m = cJSON_GetObjectItemCaseSensitive(obj, "pid")) && !cJSON_IsNull(m)) {
+            if (json_whole(m, "pid", 1, INT_MAX, &v, err))
+                goto out;
+            cmd->pid = (int)v;
+        }
         if ((m = cJSON_GetObjectItemCaseSensitive(obj, "thread")) && !cJSON_IsNull(m)) {
             if (live && cJSON_IsString(m) && strcmp(m->valuestring, "all") == 0) {
                 cmd->tid = 0;

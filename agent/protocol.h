@@ -29,6 +29,7 @@ struct spy_cmd {
     int hz;
     int tid;                /* thread N: one thread's samples; 0 = all */
     bool tid_given;
+    int pid;                /* pid N: one process of the tree; 0 = all */
     bool html;              /* report html */
     char token[260];
     char id[160];           /* the JSON text of "id", echoed; "" if none */

@@ -265,7 +265,7 @@ static PyObj *m_top(PyObj *self, PyObj *args, PyObj *kwargs)
     struct spy_top_result r;
     /* the other threads keep running while we count */
     void *ts = py.save_thread();
-    int rc = spy_top((int)limit, (int)window, idle != 0, tid, &r);
+    int rc = spy_top((int)limit, (int)window, idle != 0, tid, 0, &r);
     py.restore_thread(ts);
     if (rc != 0) {
         py.err_set(*py.runtime_error, "spyagent: out of memory computing top");

@@ -39,6 +39,9 @@
 #include "procinfo.h"
 #include "protocol.h"
 #include "profile.h"
+#include <cjson/cJSON.h>
+
+#include "leaves.h"
 #include "recorder.h"
 #include "registry.h"
 #include "report.h"
@@ -52,6 +55,8 @@
 #define LIVE_LIMIT 50
 #define LIVE_WINDOW 5
 #define MAX_FDS 256
+#define CLOSE_QUIET_US 150000      /* quiet time before an abuse close */
+#define CLOSE_MAX_NS 2000000000ULL
 
 struct client {
     struct lws *wsi;
@@ -61,6 +66,7 @@ struct client {
     int live_limit, live_window;   /* window 0 = since start */
     bool live_idle;
     int live_tid;                  /* 0 = every thread */
+    int live_pid;                  /* 0 = every process */
     char *queue[QUEUE_MAX];   /* each with LWS_PRE bytes of headroom */
     size_t qlen[QUEUE_MAX];
     bool qlive[QUEUE_MAX];
@@ -70,8 +76,10 @@ struct client {
     char rx[MSG_MAX + 1];
     size_t rxlen;
     bool rx_overflow;
-    int close_code;           /* nonzero: close with this on the next writable */
+    int close_code;           /* nonzero: close with this once the client is quiet */
     char close_reason[64];
+    uint64_t closing_since;
+    bool close_ready;         /* quiet long enough (or must go now): close when the queue is empty */
 };
 
 struct writer_job {
@@ -117,6 +125,8 @@ static struct {
 
 /* ---- outgoing queues ----------------------------------------------------- */
 
+static void clear_queue(struct client *c);
+
 /* Queue msg (taking ownership).  Live pushes give way when the queue is
  * long; a reply that does not fit closes the client. */
 static void send_to(struct client *c, char *msg, bool live)
@@ -131,8 +141,14 @@ static void send_to(struct client *c, char *msg, bool live)
     }
     if (c->qcount >= QUEUE_MAX) {
         free(msg);
+        /* it reads nothing: drop what waits for it and close now; if its
+         * socket never becomes writable either, the timer cuts it off */
+        clear_queue(c);
         c->close_code = 4009;
         snprintf(c->close_reason, sizeof(c->close_reason), "client too slow: replies not read");
+        c->closing_since = spy_now_ns();
+        c->close_ready = true;
+        lws_set_timer_usecs(c->wsi, CLOSE_MAX_NS / 1000);
         lws_callback_on_writable(c->wsi);
         return;
     }
@@ -171,10 +187,10 @@ static struct client *find_client(uint64_t serial)
 
 /* ---- live pushes ------------------------------------------------------- */
 
-static char *top_message(int limit, int window, bool idle, int tid, bool live, const char *id)
+static char *top_message(int limit, int window, bool idle, int tid, int pid, bool live, const char *id)
 {
     struct spy_top_result top;
-    if (spy_top(limit, window, idle, tid, &top) != 0)
+    if (spy_top(limit, window, idle, tid, pid, &top) != 0)
         return spy_msg_error("internal", "out of memory computing top", id);
     char *m = spy_msg_top(&top, live, limit, idle, id);
     spy_top_result_free(&top);
@@ -183,7 +199,7 @@ static char *top_message(int limit, int window, bool idle, int tid, bool live, c
 
 /* The merged call tree of a window (0 = since start), nodes under 0.1 %
  * of the samples left out. */
-static char *flame_message(int window, bool idle, int tid, const char *id)
+static char *flame_message(int window, bool idle, int tid, int pid, const char *id)
 {
     struct spy_profile prof;
     if (spy_store_profile(&spy_agent.store, window ? SPY_SPAN_WINDOW : SPY_SPAN_ALL, window,
@@ -195,7 +211,7 @@ static char *flame_message(int window, bool idle, int tid, const char *id)
     if (id[0])
         spy_sink_printf(&sink, "\"id\":%s,", id);
     spy_sink_printf(&sink, "\"window\":%d,\"idle\":%s,\"thread\":%d,", window, idle ? "true" : "false", tid);
-    struct spy_write_options opt = { .include_idle = idle, .by_thread = false, .title = NULL, .tid = tid };
+    struct spy_write_options opt = { .include_idle = idle, .by_thread = false, .title = NULL, .tid = tid, .pid = pid };
     int rc = spy_write_flame_json(&prof, &opt, 0.001, &sink);
     spy_sink_puts(&sink, "}");
     spy_profile_free(&prof);
@@ -211,7 +227,7 @@ static void push_live(lws_sorted_usec_list_t *sul)
     (void)sul;
     /* clients mostly share one view: compute each distinct one once */
     struct view {
-        int limit, window, tid;
+        int limit, window, tid, pid;
         bool idle;
         char *msg;
     } views[8];
@@ -222,18 +238,20 @@ static void push_live(lws_sorted_usec_list_t *sul)
         int v;
         for (v = 0; v < nviews; v++)
             if (views[v].limit == c->live_limit && views[v].window == c->live_window && views[v].idle == c->live_idle
-                && views[v].tid == c->live_tid)
+                && views[v].tid == c->live_tid && views[v].pid == c->live_pid)
                 break;
         if (v == nviews) {
             if (nviews == 8) {
-                send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, true, ""), true);
+                send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, c->live_pid, true, ""),
+                        true);
                 continue;
             }
             views[v].limit = c->live_limit;
             views[v].window = c->live_window;
             views[v].idle = c->live_idle;
             views[v].tid = c->live_tid;
-            views[v].msg = top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, true, "");
+            views[v].pid = c->live_pid;
+            views[v].msg = top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, c->live_pid, true, "");
             nviews++;
         }
         if (views[v].msg)
@@ -402,13 +420,80 @@ static void close_client(struct client *c, int code, const char *reason)
 {
     c->close_code = code;
     snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-    lws_callback_on_writable(c->wsi);
+    c->closing_since = spy_now_ns();
+    /* Close once the client has been quiet for a moment (at most 2 s):
+     * closing with its messages still unread would make the kernel reset
+     * the connection and the client would never see the close frame. */
+    lws_set_timer_usecs(c->wsi, CLOSE_QUIET_US);
 }
 
 static void greet(struct client *c)
 {
     send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir), false);
-    send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, true, ""), true);
+    send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, c->live_pid, true, ""), true);
+}
+
+/* Every thread of the tree (or of one process): ours walked here, each
+ * worker's asked of it; every thread carries its pid. */
+static char *dump_message(int pid, const char *id)
+{
+    int self = (int)getpid();
+    cJSON *threads = cJSON_CreateArray();
+    if (!threads)
+        return NULL;
+    if (pid == 0 || pid == self) {
+        struct spy_dump_result d;
+        if (spy_dump(&d) == 0) {
+            char *m = spy_msg_dump(&d, "");
+            spy_dump_result_free(&d);
+            cJSON *o = m ? cJSON_Parse(m) : NULL;
+            free(m);
+            cJSON *t;
+            cJSON *arr = o ? cJSON_DetachItemFromObject(o, "threads") : NULL;
+            while (arr && (t = cJSON_DetachItemFromArray(arr, 0)) != NULL) {
+                cJSON_AddNumberToObject(t, "pid", self);
+                cJSON_AddItemToArray(threads, t);
+            }
+            cJSON_Delete(arr);
+            cJSON_Delete(o);
+        }
+    }
+    struct spy_process procs[64];
+    int n = spy_leaves_list(procs, 64);
+    bool found = pid == 0 || pid == self;
+    for (int i = 0; i < n; i++) {
+        if (!procs[i].alive || (pid && procs[i].pid != pid))
+            continue;
+        found = true;
+        char *m = spy_leaves_dump(procs[i].pid, 500);
+        cJSON *o = m ? cJSON_Parse(m) : NULL;
+        free(m);
+        cJSON *arr = o ? cJSON_DetachItemFromObject(o, "threads") : NULL;
+        cJSON *t;
+        while (arr && (t = cJSON_DetachItemFromArray(arr, 0)) != NULL) {
+            cJSON_AddNumberToObject(t, "pid", procs[i].pid);
+            cJSON_AddItemToArray(threads, t);
+        }
+        cJSON_Delete(arr);
+        cJSON_Delete(o);
+    }
+    if (!found) {
+        cJSON_Delete(threads);
+        char m[160];
+        snprintf(m, sizeof(m), "no process %d in this tree: 'status' lists the processes", pid);
+        return spy_msg_error("bad_argument", m, id);
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "dump");
+    if (id[0]) {
+        cJSON *v = cJSON_Parse(id);
+        if (v)
+            cJSON_AddItemToObject(o, "id", v);
+    }
+    cJSON_AddItemToObject(o, "threads", threads);
+    char *out = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return out;
 }
 
 /* report [text|html] [S]: the last S seconds, else the last recording,
@@ -497,7 +582,7 @@ static void run_command(struct client *c, const char *msg, size_t len)
         break;
     }
     case SPY_CMD_TOP:
-        send_to(c, top_message(cmd.limit ? cmd.limit : 20, cmd.window, cmd.idle, cmd.tid, false, id), false);
+        send_to(c, top_message(cmd.limit ? cmd.limit : 20, cmd.window, cmd.idle, cmd.tid, cmd.pid, false, id), false);
         break;
     case SPY_CMD_LIVE:
         if (cmd.limit)
@@ -508,6 +593,7 @@ static void run_command(struct client *c, const char *msg, size_t len)
             c->live_idle = cmd.idle;
         if (cmd.tid_given)
             c->live_tid = cmd.tid;
+        c->live_pid = cmd.pid;
         send_to(c, spy_msg_live(c->live_limit, c->live_window, c->live_idle, id), false);
         break;
     case SPY_CMD_PAUSE:
@@ -518,18 +604,12 @@ static void run_command(struct client *c, const char *msg, size_t len)
         c->paused = false;
         send_to(c, spy_msg_simple("resumed", id), false);
         break;
-    case SPY_CMD_DUMP: {
-        struct spy_dump_result d;
-        if (spy_dump(&d) != 0) {
-            send_to(c, spy_msg_error("internal", "could not walk the interpreter's threads", id), false);
-            break;
-        }
-        send_to(c, spy_msg_dump(&d, id), false);
-        spy_dump_result_free(&d);
+    case SPY_CMD_DUMP:
+        send_to(c, dump_message(cmd.pid, id), false);
         break;
-    }
     case SPY_CMD_FLAME:
-        send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, cmd.tid, id), false);
+        send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, cmd.tid, cmd.pid, id),
+                false);
         break;
     case SPY_CMD_REPORT:
         report(c, &cmd, id);
@@ -681,8 +761,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     }
     case LWS_CALLBACK_RECEIVE: {
-        if (c->close_code)
-            return 0;           /* closing: what still arrives is read and dropped */
+        if (c->close_code) {
+            /* closing: what still arrives is read and dropped, and the
+             * close waits for quiet, within CLOSE_MAX_NS */
+            if (spy_now_ns() - c->closing_since < CLOSE_MAX_NS)
+                lws_set_timer_usecs(wsi, CLOSE_QUIET_US);
+            return 0;
+        }
         if (c->rxlen + len > MSG_MAX || c->rx_overflow) {
             /* close from the writable callback, after lws has read what
              * is pending: closing with unread input makes the kernel reset
@@ -726,11 +811,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             c->qcount--;
             if (n < 0)
                 return -1;
-            if (c->qcount > 0 || c->close_code)
+            if (c->qcount > 0 || (c->close_code && c->close_ready))
                 lws_callback_on_writable(wsi);
             return 0;
         }
-        if (c->close_code) {
+        if (c->close_code && c->close_ready) {
             lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
                              strlen(c->close_reason));
             return -1;
@@ -748,6 +833,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         clear_queue(c);
         return 0;
     }
+    case LWS_CALLBACK_TIMER:
+        if (c && c->close_code) {
+            if (c->close_code == 4009)
+                return -1;      /* stuck: not even the close frame can go out */
+            c->close_ready = true;
+            lws_callback_on_writable(wsi);
+        }
+        return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         deliver_mail();
         return 0;

@@ -22,7 +22,10 @@
 #include "agent.h"
 #include "log.h"
 #include "memread.h"
+#include "leaf.h"
+#include "leaves.h"
 #include "server.h"
+#include "procinfo.h"
 
 struct spy_agent spy_agent = {
     .life = PTHREAD_MUTEX_INITIALIZER,
@@ -88,6 +91,11 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
         rc = -2;
         goto out;
     }
+    if (spy_is_helper_process()) {
+        snprintf(err, errlen, "a multiprocessing helper process: not profiled");
+        rc = -2;
+        goto out;
+    }
     spy_log_set_level((enum spy_log_level)cfg.log_level);
     if (!a->python_found) {
         if (!spy_python_find(&a->py)) {
@@ -122,8 +130,17 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
     /* the server comes second and is optional: without it we still sample.
      * A Python started by a process that runs the agent (a worker, a
      * subprocess) leaves the port to that root process. */
-    if (!spy_is_descendant())
-        spy_server_start(&a->cfg);
+    if (!spy_is_descendant()) {
+        if (spy_server_start(&a->cfg) == 0) {
+            char path[108];
+            if (spy_leaves_socket_path(path, sizeof(path)) == 0)
+                spy_leaves_start(path);
+        }
+    } else {
+        const char *sock = getenv("SPY_ROOT_SOCK");
+        if (sock && *sock)
+            spy_leaf_start(sock);
+    }
 out:
     pthread_mutex_unlock(&a->life);
     return rc;
@@ -136,6 +153,8 @@ void spy_stop(void)
     pthread_mutex_lock(&a->life);
     if (a->state == SPY_RUNNING) {
         a->state = SPY_STOPPING;
+        spy_leaf_stop();
+        spy_leaves_stop();
         spy_server_stop();
         pthread_mutex_lock(&a->wake_lock);
         atomic_store(&a->stop, true);
@@ -152,6 +171,15 @@ void spy_stop(void)
 bool spy_running(void)
 {
     return spy_agent.state == SPY_RUNNING;
+}
+
+bool spy_is_helper_process(void)
+{
+    /* multiprocessing's resource tracker (and the older semaphore tracker)
+     * run for the whole life of a --workers app and do nothing of interest */
+    char cmdline[1024];
+    spy_proc_cmdline(cmdline, sizeof(cmdline));
+    return strstr(cmdline, "multiprocessing.resource_tracker") || strstr(cmdline, "multiprocessing.semaphore_tracker");
 }
 
 bool spy_is_descendant(void)
@@ -215,12 +243,12 @@ void spy_get_status(struct spy_status *st)
     }
 }
 
-int spy_top(int limit, int window, bool idle, int tid, struct spy_top_result *out)
+int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_result *out)
 {
     memset(out, 0, sizeof(*out));
     if (!spy_agent.store_ready)
         return 0;
-    struct spy_top_query q = { .limit = limit, .window = window, .idle = idle, .tid = tid };
+    struct spy_top_query q = { .limit = limit, .window = window, .idle = idle, .tid = tid, .pid = pid };
     struct spy_top t;
     if (spy_store_top(&spy_agent.store, &q, (int64_t)(spy_now_ns() / 1000000000ULL), &t) != 0)
         return -1;
@@ -249,6 +277,7 @@ int spy_top(int limit, int window, bool idle, int tid, struct spy_top_result *ou
             if (t.slot_samples[i] == 0)
                 continue;
             struct spy_top_thread *th = &out->threads[out->nthreads++];
+            th->pid = s->slots[i].pid;
             th->tid = s->slots[i].tid;
             memcpy(th->name, s->slots[i].name, sizeof(th->name));
             th->name[sizeof(th->name) - 1] = '\0';

@@ -19,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define STRINGS_ARENA (64u << 20)
 #define STACKS_ARENA (256u << 20)
@@ -28,6 +29,7 @@ int spy_store_init(struct spy_store *s, int history, size_t max_bytes)
 {
     memset(s, 0, sizeof(*s));
     s->max_bytes = max_bytes;
+    s->self_pid = (int32_t)getpid();
     if (pthread_mutex_init(&s->lock, NULL) != 0)
         return -1;
     s->history = history;
@@ -119,6 +121,11 @@ static uint64_t slot_key(int32_t tid, uint64_t thread_id)
 
 int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id)
 {
+    return spy_store_slot_for(s, s->self_pid, tid, thread_id);
+}
+
+int spy_store_slot_for(struct spy_store *s, int32_t pid, int32_t tid, uint64_t thread_id)
+{
     uint64_t key = slot_key(tid, thread_id);
     uint64_t v = spy_counts_get(&s->slot_index, key);
     if (v != 0) {
@@ -133,6 +140,7 @@ int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id)
         return SPY_MAX_SLOTS - 1;
     s->nslots++;
     memset(&s->slots[i], 0, sizeof(s->slots[i]));
+    s->slots[i].pid = pid;
     s->slots[i].tid = tid;
     s->slots[i].thread_id = thread_id;
     s->slots[i].name_checked_sec = -1;
@@ -141,6 +149,7 @@ int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id)
 
 void spy_store_forget_slots(struct spy_store *s)
 {
+    s->self_pid = (int32_t)getpid();
     s->nslots = 0;
     spy_counts_clear(&s->slot_index);
 }
@@ -148,20 +157,50 @@ void spy_store_forget_slots(struct spy_store *s)
 void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned flags, int64_t now_sec)
 {
     (void)now_sec;
+    spy_store_add(s, slot, stack, flags, 1);
+}
+
+void spy_store_add(struct spy_store *s, int slot, uint32_t stack, unsigned flags, uint64_t n)
+{
     uint64_t key = spy_store_key(slot, flags, stack);
-    if (spy_counts_add(&s->current, key, 1) != 0 || spy_counts_add(&s->totals, key, 1) != 0) {
-        s->overflow++;
+    if (spy_counts_add(&s->current, key, n) != 0 || spy_counts_add(&s->totals, key, n) != 0) {
+        s->overflow += n;
         return;
     }
     if (s->rec_active) {
-        if (spy_counts_add(&s->rec, key, 1) == 0) {
-            s->rec_samples++;
-            s->rec_busy += !(flags & SPY_FLAG_IDLE);
+        if (spy_counts_add(&s->rec, key, n) == 0) {
+            s->rec_samples += n;
+            s->rec_busy += (flags & SPY_FLAG_IDLE) ? 0 : n;
+        } else {
+            s->overflow += n;
         }
-        else
-            s->overflow++;
     }
-    s->recorded++;
+    s->recorded += n;
+}
+
+struct spy_count *spy_store_seconds_after(struct spy_store *s, int64_t after, size_t *n_out, int64_t *newest)
+{
+    size_t n = 0;
+    struct spy_count *items = NULL;
+    *n_out = 0;
+    *newest = after;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->history; i++)
+        if (s->ring[i].second > after)
+            n += s->ring[i].n;
+    if (n > 0 && (items = malloc(n * sizeof(*items))) != NULL) {
+        size_t k = 0;
+        for (int i = 0; i < s->history; i++)
+            if (s->ring[i].second > after) {
+                memcpy(items + k, s->ring[i].items, s->ring[i].n * sizeof(*items));
+                k += s->ring[i].n;
+                if (s->ring[i].second > *newest)
+                    *newest = s->ring[i].second;
+            }
+        *n_out = k;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return items;
 }
 
 /* Move the finished second into the ring (holding the lock). */
@@ -337,14 +376,16 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
     memset(out, 0, sizeof(*out));
     out->window = q->window;
     size_t n = 0;
-    int32_t slot_tid[SPY_MAX_SLOTS];
+    int32_t slot_tid[SPY_MAX_SLOTS], slot_pid[SPY_MAX_SLOTS];
     pthread_mutex_lock(&s->lock);
     struct spy_count *items = spy_store_collect(s, q->window < 0 ? 0 : q->window, now_sec, &n);
     uint32_t nfuncs = s->funcs.count;
     uint32_t nframes = s->frames.count;
     int nslots = s->nslots;
-    for (int i = 0; i < nslots; i++)
+    for (int i = 0; i < nslots; i++) {
         slot_tid[i] = s->slots[i].tid;
+        slot_pid[i] = s->slots[i].pid;
+    }
     pthread_mutex_unlock(&s->lock);
     if (!items)
         return -1;
@@ -362,6 +403,8 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
         uint64_t key = items[i].key, c = items[i].count;
         int slot = spy_key_slot(key);
         if (q->tid != 0 && (slot < 0 || slot >= nslots || slot_tid[slot] != q->tid))
+            continue;
+        if (q->pid != 0 && (slot < 0 || slot >= nslots || slot_pid[slot] != q->pid))
             continue;
         if (spy_key_flags(key) & SPY_FLAG_IDLE) {
             out->idle_samples += c;

@@ -17,6 +17,7 @@ struct spy_func_key { uint32_t name, file; int32_t firstlineno; };
 struct spy_frame_key { uint32_t func; int32_t line; };
 
 struct spy_thread_slot {
+    int32_t pid;               /* the process: ours, or a leaf's */
     int32_t tid;               /* kernel tid, 0 if unknown */
     uint64_t thread_id;        /* pthread id */
     char name[64];             /* "" if unknown */
@@ -39,6 +40,7 @@ struct spy_store {
     struct spy_thread_slot slots[SPY_MAX_SLOTS];
     int nslots;
     struct spy_counts slot_index;   /* tid -> slot + 1 */
+    int32_t self_pid;               /* this process (slots of our own threads) */
     struct spy_counts totals;       /* since start or reset */
     struct spy_counts current;      /* the second in progress */
     int64_t current_second;
@@ -64,9 +66,17 @@ uint32_t spy_store_frame_ids(struct spy_store *s, uint32_t name, uint32_t file, 
 uint32_t spy_store_frame(struct spy_store *s, const char *name, const char *file, int firstlineno, int line);
 uint32_t spy_store_stack(struct spy_store *s, const uint32_t *frames, uint32_t depth);
 int spy_store_slot(struct spy_store *s, int32_t tid, uint64_t thread_id);
+/* The same for a thread of another process (a leaf's, counted here). */
+int spy_store_slot_for(struct spy_store *s, int32_t pid, int32_t tid, uint64_t thread_id);
 /* Drop every thread slot (a fork child's threads are not the parent's). */
 void spy_store_forget_slots(struct spy_store *s);
 void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned flags, int64_t now_sec);
+/* Count n samples at once (a leaf's second). */
+void spy_store_add(struct spy_store *s, int slot, uint32_t stack, unsigned flags, uint64_t n);
+/* The counts of the whole seconds after `after` that are complete (in the
+ * ring), and the newest such second in *newest; malloc'd, NULL if none or
+ * out of memory.  Takes the lock. */
+struct spy_count *spy_store_seconds_after(struct spy_store *s, int64_t after, size_t *n, int64_t *newest);
 /* Roll the bucket, grow tables.  Takes the lock itself; call between ticks. */
 void spy_store_maintain(struct spy_store *s, int64_t now_sec);
 /* Forget all counts (keeps interned names).  Takes the lock. */
@@ -87,6 +97,7 @@ struct spy_top_query {
     int window;            /* seconds; 0 = since start */
     bool idle;             /* count idle samples too */
     int32_t tid;           /* 0 = all threads */
+    int32_t pid;           /* 0 = all processes */
 };
 
 struct spy_top {

@@ -15,6 +15,7 @@ struct spy_write_options {
     bool by_thread;          /* a first frame "thread NAME (TID)" per stack */
     const char *title;       /* NULL: a default */
     int tid;                 /* only this thread's samples; 0 = every thread (flame JSON) */
+    int pid;                 /* only this process's samples; 0 = every process (flame JSON) */
 };
 
 /* "outer;...;inner COUNT" per distinct stack, sorted bytewise. */

@@ -54,6 +54,7 @@ struct spy_top_entry {
     double own_pct, total_pct;
 };
 struct spy_top_thread {
+    int pid;
     int tid;
     char name[64];              /* "" if unknown */
     uint64_t samples;           /* in the window, as counted for the rows */
@@ -67,8 +68,9 @@ struct spy_top_result {
     struct spy_top_thread *threads;  /* threads with samples in the window */
     int nthreads;
 };
-/* window: seconds, 0 = since start; tid: kernel tid, 0 = every thread. */
-SPY_API int spy_top(int limit, int window, bool idle, int tid, struct spy_top_result *out);
+/* window: seconds, 0 = since start; tid: kernel tid, 0 = every thread;
+ * pid: one process of the tree (this one or a worker), 0 = all. */
+SPY_API int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_result *out);
 SPY_API void spy_top_result_free(struct spy_top_result *r);
 
 struct spy_dump_frame {

@@ -35,7 +35,7 @@ static void measure(int limit, int runs)
     for (int r = 0; r < runs; r++) {
         struct spy_top_result t;
         double t0 = now_ms();
-        if (spy_top(limit, 0, false, 0, &t) != 0)
+        if (spy_top(limit, 0, false, 0, 0, &t) != 0)
             exit(1);
         double t1 = now_ms();
         char *m = spy_msg_top(&t, true, limit, false, "");
