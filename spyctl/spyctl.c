@@ -1,6 +1,8 @@
 /*
- * spyctl.c — the command-line client's commands on saved profiles:
- * report, diff and convert.  Arguments are parsed in args.c; profiles are
+ * spyctl.c — the command-line client's entry point and its commands on
+ * saved profiles: report, diff and convert.  A first argument that is a
+ * flag selects the live side (live.c: the old monitor.py's --list, --pid,
+ * --wait, --start, --record, --dump).  Arguments are parsed in args.c; profiles are
  * read by the agent's profile_read.c and written by its writers and
  * reports (linked from the agent's static library, which never starts an
  * agent).  Output goes to --output through a file sink (temp + fsync +
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "live.h"
 #include "out_pprof.h"
 #include "profile_read.h"
 #include "report.h"
@@ -152,6 +155,15 @@ int main(int argc, char **argv)
     if (a.help) {
         fputs(spyctl_usage, stdout);
         return 0;
+    }
+    if (a.live_mode) {
+        if (a.live.report) {
+            /* the old tool's report generation: spyctl report FILE --format F */
+            struct spyctl_args r = { .command = "report", .nfiles = 1, .format = a.live.report_format, .top = 20 };
+            r.files[0] = a.live.report;
+            return cmd_report(&r);
+        }
+        return spyctl_live_main(&a.live);
     }
     if (strcmp(a.command, "report") == 0)
         return cmd_report(&a);
