@@ -1,6 +1,9 @@
 """Every worker of a multi-process app profiled through one port.
 
-    test_workers.py [PYTHON]
+    test_workers.py [PYTHON] [uvicorn|gunicorn]
+
+With gunicorn, `gunicorn -k uvicorn.workers.UvicornWorker -w 2`: the
+master is the root and the two workers are forked from it.
 
 `uvicorn --workers 2` of a FastAPI app under LD_PRELOAD starts four
 interpreters: the supervisor, multiprocessing's resource_tracker and two
@@ -81,10 +84,17 @@ async def scenario(c, app):
 
 def main():
     python = sys.argv[1] if len(sys.argv) > 1 else "/usr/bin/python3.11"
+    server = sys.argv[2] if len(sys.argv) > 2 else "uvicorn"
+    if server not in ("uvicorn", "gunicorn"):
+        sys.exit("usage: test_workers.py [PYTHON] [uvicorn|gunicorn]")
     harness.require_library()
-    c = Checks("test_workers")
-    app = AgentApp("workers", python=python)
-    app.cmd += ["--workers", "2"]
+    c = Checks("test_workers %s" % server)
+    app = AgentApp("workers-" + server, python=python)
+    if server == "uvicorn":
+        app.cmd += ["--workers", "2"]
+    else:
+        app.cmd = [python, "-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", "2",
+                   "-b", "127.0.0.1:%d" % app.http_port, "--chdir", harness.SPY_TARGETS, "fastapi_app:app"]
     load = None
     try:
         app.start()
