@@ -46,6 +46,8 @@ uint64_t spy_now_ns(void);
 /* True when SPY_ROOT_PID names another live process: an ancestor runs the
  * agent and owns the WebSocket port. */
 bool spy_is_descendant(void);
+/* A worker whose root died takes over the port; 0 if it did. */
+int spy_agent_become_root(void);
 /* True for multiprocessing's helper processes, which are not profiled. */
 bool spy_is_helper_process(void);
 /* Sampler thread body (sampler.c). */

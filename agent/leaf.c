@@ -23,6 +23,7 @@
  */
 #include "leaf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -37,7 +38,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "agent.h"
+#include "registry.h"
 #include "log.h"
 #include "messages.h"
 #include "procinfo.h"
@@ -48,6 +52,7 @@ static struct {
     atomic_bool stop;
     int wake[2];               /* spy_leaf_stop() writes here to cut waits short */
     char path[108];
+    int root_pid;              /* the root we stream to */
 } leaf = { .wake = { -1, -1 } };
 
 /* Wait up to ms for fd to be readable (fd < 0: just wait); false if we
@@ -196,6 +201,67 @@ static void build_batch(struct out *o, struct sent *st, int64_t *last)
     *last = newest;
 }
 
+/* The root serving our port, from the registry: its pid and socket path
+ * (after a takeover the root is another worker of the tree). */
+static int find_root(char *path, size_t cap)
+{
+    char dir[1024], err[300];
+    if (spy_registry_dir(dir, sizeof(dir), false, err, sizeof(err)) != 0)
+        return -1;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int found = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && found < 0) {
+        size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
+            continue;
+        char file[1400], text[4096];
+        snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+        FILE *f = fopen(file, "re");
+        if (!f)
+            continue;
+        size_t len = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[len] = '\0';
+        cJSON *j = cJSON_Parse(text);
+        cJSON *role = cJSON_GetObjectItemCaseSensitive(j, "role");
+        cJSON *port = cJSON_GetObjectItemCaseSensitive(j, "port");
+        cJSON *pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
+        if (cJSON_IsString(role) && strcmp(role->valuestring, "root") == 0 && cJSON_IsNumber(port)
+            && (int)port->valuedouble == spy_agent.cfg.ws_port && cJSON_IsNumber(pid)
+            && (int)pid->valuedouble != (int)getpid() && spy_pid_alive((int)pid->valuedouble)) {
+            found = (int)pid->valuedouble;
+            if (snprintf(path, cap, "%s/root-%d.sock", dir, found) >= (int)cap)
+                found = -1;
+        }
+        cJSON_Delete(j);
+    }
+    closedir(d);
+    return found;
+}
+
+/* The root is gone: take over the port, or find who did.  True when this
+ * process is the root now (the leaf thread then ends). */
+static bool after_root_loss(void)
+{
+    if (spy_pid_alive(leaf.root_pid))
+        return false;                   /* still there: just reconnect */
+    char path[108];
+    int pid = find_root(path, sizeof(path));
+    if (pid > 0) {
+        leaf.root_pid = pid;
+        snprintf(leaf.path, sizeof(leaf.path), "%s", path);
+        return false;
+    }
+    /* spread the siblings out a little so one of them wins cleanly */
+    usleep((useconds_t)(getpid() % 8) * 40000);
+    if (find_root(path, sizeof(path)) > 0)
+        return false;
+    return spy_agent_become_root() == 0;
+}
+
 static int connect_root(void)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -267,6 +333,8 @@ static void *leaf_main(void *arg)
         if (fd < 0) {
             fd = connect_root();
             if (fd < 0) {
+                if (after_root_loss())
+                    break;              /* we serve the tree now */
                 bool unused;
                 if (!wait_for(-1, 1000, &unused))
                     break;
@@ -330,6 +398,8 @@ int spy_leaf_start(const char *sock_path)
     if (strlen(sock_path) >= sizeof(leaf.path))
         return -1;
     snprintf(leaf.path, sizeof(leaf.path), "%s", sock_path);
+    const char *root = getenv("SPY_ROOT_PID");
+    leaf.root_pid = root ? atoi(root) : 0;
     atomic_store(&leaf.stop, false);
     if (leaf.wake[0] < 0 && pipe2(leaf.wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;

@@ -2,6 +2,7 @@
 #ifndef SPY_PROCINFO_H
 #define SPY_PROCINFO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The command line, arguments joined by spaces (shortened to cap). */
@@ -10,5 +11,9 @@ void spy_proc_cmdline(char *out, size_t cap);
  * interpreter runs ("uvicorn", "main"), else the executable's basename;
  * only [A-Za-z0-9._-]. */
 void spy_proc_program(char *out, size_t cap);
+
+/* Whether pid names a running process (not gone, not a zombie waiting
+ * for its parent to reap it). */
+bool spy_pid_alive(int pid);
 
 #endif

@@ -893,6 +893,11 @@ static int open_fds(int *fds, int cap)
 
 int spy_server_start(const struct spy_config *cfg)
 {
+    return spy_server_start_quiet(cfg, false);
+}
+
+int spy_server_start_quiet(const struct spy_config *cfg, bool quiet)
+{
     if (srv.ctx)
         return 0;
     srv.cfg = *cfg;
@@ -929,7 +934,8 @@ int spy_server_start(const struct spy_config *cfg)
     /* lws may install handlers and starts no thread; keep our mask for it */
     srv.ctx = lws_create_context(&info);
     if (!srv.ctx) {
-        spy_log(SPY_LOG_ERROR, "cannot listen on %s:%d (is the port taken?): set SPY_WS_PORT to a free port; the app "
+        spy_log(quiet ? SPY_LOG_DEBUG : SPY_LOG_ERROR,
+                "cannot listen on %s:%d (is the port taken?): set SPY_WS_PORT to a free port; the app "
                 "keeps running without the WebSocket server", cfg->ws_host, cfg->ws_port);
         return -1;
     }

@@ -173,6 +173,20 @@ bool spy_running(void)
     return spy_agent.state == SPY_RUNNING;
 }
 
+int spy_agent_become_root(void)
+{
+    /* called on the spy-leaf thread when the root is gone: the first worker
+     * to bind the port serves the tree from now on */
+    if (spy_server_start_quiet(&spy_agent.cfg, true) != 0)
+        return -1;
+    char path[108];
+    if (spy_leaves_socket_path(path, sizeof(path)) == 0)
+        spy_leaves_start(path);
+    spy_log(SPY_LOG_DEBUG, "the root process went away: this process (%d) now serves port %d", (int)getpid(),
+            spy_agent.cfg.ws_port);
+    return 0;
+}
+
 bool spy_is_helper_process(void)
 {
     /* multiprocessing's resource tracker (and the older semaphore tracker)
@@ -191,7 +205,7 @@ bool spy_is_descendant(void)
     long pid = strtol(root, &end, 10);
     if (*end || pid <= 0 || pid == (long)getpid())
         return false;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    return spy_pid_alive((int)pid);
 }
 
 int spy_set_rate(int hz)

@@ -1,0 +1,100 @@
+"""When the root process dies, a worker takes over the port.
+
+    test_takeover.py [PYTHON]
+
+`uvicorn --workers 2` under LD_PRELOAD; once both workers stream to the
+supervisor, the supervisor is killed with SIGKILL (no chance to clean up).
+The workers keep serving requests; within a few seconds one of them owns
+the agent's WebSocket port (its hello says it is the root), and the other
+worker streams to it; samples keep coming. What happens is described in the
+README ("Several workers, one port").
+"""
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import urllib.request
+
+import harness
+from harness import Checks
+from wsclient import AgentApp, connect_hello
+
+
+async def hello_of(url):
+    cl, hello = await connect_hello(url, "probe", timeout=3)
+    await cl.close()
+    return hello
+
+
+def hello(url):
+    try:
+        return asyncio.run(hello_of(url))
+    except Exception:
+        return None
+
+
+def main():
+    python = sys.argv[1] if len(sys.argv) > 1 else "/usr/bin/python3.11"
+    harness.require_library()
+    c = Checks("test_takeover")
+    app = AgentApp("takeover", python=python)
+    app.cmd += ["--workers", "2"]
+    try:
+        app.start()
+        app.wait_http()
+        app.wait_port()
+        h = None
+        for _ in range(40):
+            h = hello(app.url)
+            if h and sum(1 for p in h.get("processes", []) if p.get("role") == "worker" and p.get("alive")) == 2:
+                break
+            time.sleep(0.25)
+        workers = sorted(p["pid"] for p in (h or {}).get("processes", []) if p.get("role") == "worker")
+        c.eq(len(workers), 2, "both workers stream to the supervisor")
+
+        os.kill(app.pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        new = None
+        while time.monotonic() - t0 < 15:
+            h = hello(app.url)
+            if h and h.get("pid") in workers:
+                new = h
+                break
+            time.sleep(0.25)
+        took = time.monotonic() - t0
+        c.ok(new is not None, "a worker serves the port after the supervisor died (%.1f s)" % took,
+             "last hello: %r\nstderr:\n%s" % (h, app.stderr()[-2000:]))
+        if new:
+            me = [p for p in new.get("processes", []) if p.get("pid") == new["pid"]]
+            c.ok(me and me[0].get("role") == "root", "it says it is the root now")
+        served = 0
+        for _ in range(5):
+            try:
+                with urllib.request.urlopen(app.base + "/cpu?n=20000", timeout=10) as r:
+                    served += r.status == 200
+            except OSError:
+                pass
+        c.eq(served, 5, "the workers keep serving requests")
+        other = [w for w in workers if new and w != new.get("pid")]
+        seen = False
+        t1 = time.monotonic()
+        while new and other and time.monotonic() - t1 < 10 and not seen:
+            h = hello(app.url)
+            seen = any(p.get("pid") == other[0] and p.get("alive") for p in (h or {}).get("processes", []))
+            if not seen:
+                time.sleep(0.25)
+        c.ok(seen, "the other worker streams to the new root")
+    finally:
+        try:
+            os.killpg(app.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        app.kill()
+    c.finish()
+
+
+if __name__ == "__main__":
+    main()
