@@ -363,6 +363,8 @@ char *spy_msg_record_done(const char *type, const struct spy_written *files, int
         if (!f)
             break;
         cJSON_AddStringToObject(f, "format", files[i].format);
+        if (files[i].pid)
+            add_num(f, "pid", files[i].pid);
         cJSON_AddStringToObject(f, "path", files[i].path);
         add_num(f, "bytes", (double)files[i].bytes);
         cJSON_AddItemToArray(a, f);

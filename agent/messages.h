@@ -28,6 +28,7 @@ char *spy_msg_record_progress(double elapsed, int seconds, uint64_t samples);
 
 struct spy_written {
     const char *format;
+    int pid;                 /* 0: the merged file; else one process's */
     char path[1200];
     uint64_t bytes;
 };

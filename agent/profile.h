@@ -57,6 +57,11 @@ struct spy_profile {
 };
 
 void spy_profile_free(struct spy_profile *p);
+/* A view of p holding only the samples of one process's threads: it
+ * shares p's frames, threads and stacks (p must outlive it) and owns only
+ * its samples array; release with spy_profile_view_free. */
+int spy_profile_view_pid(const struct spy_profile *p, int pid, struct spy_profile *view);
+void spy_profile_view_free(struct spy_profile *view);
 /* 0 if every index in p is in range (samples' threads and frame runs,
  * frame ids), -1 otherwise; writers refuse a profile that is not. */
 int spy_profile_check(const struct spy_profile *p);

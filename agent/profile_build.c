@@ -148,3 +148,27 @@ out:
         spy_profile_free(out);
     return rc;
 }
+
+int spy_profile_view_pid(const struct spy_profile *p, int pid, struct spy_profile *view)
+{
+    *view = *p;
+    view->samples = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*view->samples));
+    if (!view->samples)
+        return -1;
+    view->nsamples = 0;
+    view->total = 0;
+    for (size_t i = 0; i < p->nsamples; i++) {
+        if (p->threads[p->samples[i].thread].pid != pid)
+            continue;
+        view->samples[view->nsamples++] = p->samples[i];
+        view->total += p->samples[i].count;
+    }
+    view->pid = pid;
+    return 0;
+}
+
+void spy_profile_view_free(struct spy_profile *view)
+{
+    free(view->samples);
+    memset(view, 0, sizeof(*view));
+}

@@ -56,14 +56,13 @@ static const struct format formats[] = {
 char *spy_record_write(struct spy_store *store, const struct spy_record_job *job)
 {
     struct spy_profile prof;
-    struct spy_written files[5];
+    struct spy_written *files = NULL;
     int nfiles = 0;
     char error[600] = "";
     uint64_t busy = 0, unique = 0;
-    memset(files, 0, sizeof(files));
 
     if (spy_store_profile(store, job->span, job->window, (int64_t)(spy_now_ns() / 1000000000ULL), &prof) != 0)
-        return spy_msg_record_done(job->reply, files, 0, 0, job->duration, 0, "out of memory building the profile",
+        return spy_msg_record_done(job->reply, NULL, 0, 0, job->duration, 0, "out of memory building the profile",
                                    job->id);
     prof.duration = job->duration;
     prof.start_time = job->start_time;
@@ -84,45 +83,83 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
     snprintf(base, sizeof(base), "%s-%d-%s", program, (int)getpid(), stamp);
 
-    /* a second recording in the same second gets -2, -3, ... */
-    char dir[PATH_MAX];
+    /* The merged files, then, when the profile holds several processes
+     * (the workers of the tree), one set per process. */
+    int pids[65];
+    int npids = 0;
+    for (uint32_t i = 0; i < prof.nthreads && npids < 64; i++) {
+        int pid = prof.threads[i].pid, k;
+        for (k = 0; k < npids && pids[k] != pid; k++)
+            ;
+        if (k == npids)
+            pids[npids++] = pid;
+    }
+    int nsets = npids > 1 ? npids + 1 : 1;
+    files = calloc((size_t)nsets * 5, sizeof(*files));
+    if (!files) {
+        spy_profile_free(&prof);
+        return spy_msg_record_done(job->reply, NULL, 0, busy, job->duration, unique, "out of memory", job->id);
+    }
     struct spy_write_options opt = { .include_idle = false, .by_thread = false, .title = program };
-    for (size_t f = 0; f < sizeof(formats) / sizeof(formats[0]); f++) {
-        if (!(job->formats & formats[f].bit))
-            continue;
-        char name[256];
-        snprintf(name, sizeof(name), "%s%s", base, formats[f].ext);
-        for (int k = 2; k < 100; k++) {
-            char probe[PATH_MAX + 300];
-            snprintf(probe, sizeof(probe), "%s/%s", job->data_dir, name);
-            if (access(probe, F_OK) != 0)
+    for (int set = 0; set < nsets && !error[0]; set++) {
+        int pid = set == 0 ? 0 : pids[set - 1];
+        struct spy_profile one;
+        const struct spy_profile *use = &prof;
+        char setbase[200];
+        if (pid) {
+            if (spy_profile_view_pid(&prof, pid, &one) != 0) {
+                snprintf(error, sizeof(error), "out of memory splitting the recording by process");
                 break;
-            snprintf(name, sizeof(name), "%s-%d%s", base, k, formats[f].ext);
+            }
+            use = &one;
+            snprintf(setbase, sizeof(setbase), "%s-pid%d", base, pid);
+        } else {
+            snprintf(setbase, sizeof(setbase), "%s", base);
         }
-        struct spy_sink sink;
-        if (spy_sink_file(&sink, job->data_dir, name) != 0) {
-            snprintf(error, sizeof(error), "%s", sink.error);
-            break;
+        for (size_t f = 0; f < sizeof(formats) / sizeof(formats[0]) && !error[0]; f++) {
+            if (!(job->formats & formats[f].bit))
+                continue;
+            /* a second recording in the same second gets -2, -3, ... */
+            char name[256];
+            snprintf(name, sizeof(name), "%s%s", setbase, formats[f].ext);
+            for (int k = 2; k < 100; k++) {
+                char probe[PATH_MAX + 300];
+                snprintf(probe, sizeof(probe), "%s/%s", job->data_dir, name);
+                if (access(probe, F_OK) != 0)
+                    break;
+                snprintf(name, sizeof(name), "%s-%d%s", setbase, k, formats[f].ext);
+            }
+            struct spy_sink sink;
+            if (spy_sink_file(&sink, job->data_dir, name) != 0) {
+                snprintf(error, sizeof(error), "%s", sink.error);
+                break;
+            }
+            int wrc = formats[f].write(use, &opt, &sink);
+            int crc = spy_sink_close(&sink);
+            if (wrc != 0 || crc != 0) {
+                snprintf(error, sizeof(error), "%s", sink.error[0] ? sink.error : "writing failed");
+                break;
+            }
+            char dir[PATH_MAX];
+            if (!realpath(job->data_dir, dir))
+                snprintf(dir, sizeof(dir), "%s", job->data_dir);
+            struct spy_written *w = &files[nfiles++];
+            w->format = formats[f].name;
+            w->pid = pid;
+            if (snprintf(w->path, sizeof(w->path), "%s/%s", dir, name) >= (int)sizeof(w->path)) {
+                snprintf(error, sizeof(error), "the path of %.200s in %.300s... is too long", name, dir);
+                nfiles--;
+                break;
+            }
+            struct stat st;
+            w->bytes = stat(w->path, &st) == 0 ? (uint64_t)st.st_size : 0;
         }
-        int wrc = formats[f].write(&prof, &opt, &sink);
-        int crc = spy_sink_close(&sink);
-        if (wrc != 0 || crc != 0) {
-            snprintf(error, sizeof(error), "%s", sink.error[0] ? sink.error : "writing failed");
-            break;
-        }
-        if (!realpath(job->data_dir, dir))
-            snprintf(dir, sizeof(dir), "%s", job->data_dir);
-        struct spy_written *w = &files[nfiles++];
-        w->format = formats[f].name;
-        if (snprintf(w->path, sizeof(w->path), "%s/%s", dir, name) >= (int)sizeof(w->path)) {
-            snprintf(error, sizeof(error), "the path of %.200s in %.300s... is too long", name, dir);
-            nfiles--;
-            break;
-        }
-        struct stat st;
-        w->bytes = stat(w->path, &st) == 0 ? (uint64_t)st.st_size : 0;
+        if (pid)
+            spy_profile_view_free(&one);
     }
     spy_profile_free(&prof);
-    return spy_msg_record_done(job->reply, files, nfiles, busy, job->duration, unique, error[0] ? error : NULL,
-                               job->id);
+    char *msg = spy_msg_record_done(job->reply, files, nfiles, busy, job->duration, unique, error[0] ? error : NULL,
+                                    job->id);
+    free(files);
+    return msg;
 }

@@ -15,7 +15,8 @@ one WebSocket connection:
   - `top pid N` narrows to one worker;
   - dump shows both workers' threads, each with its pid, and `dump pid N`
     only that worker's; an unknown pid is an error;
-  - record 3 writes files whose samples come from both workers;
+  - record 3 writes a merged file whose samples come from both workers,
+    and one file per process;
   - stopping the app leaves no process behind.
 """
 
@@ -73,8 +74,14 @@ async def scenario(c, app):
     done = await cl.command("record 3 collapsed", ("record_done", "error"), 30)
     files = (done or {}).get("files") or []
     c.ok(done is not None and done.get("type") == "record_done" and files, "record 3 writes a file", repr(done)[:300])
-    if files:
-        with open(files[0]["path"]) as f:
+    merged = [f for f in files if "pid" not in f]
+    per = sorted(f.get("pid") for f in files if "pid" in f)
+    c.eq(len(merged), 1, "one merged file")
+    c.ok(set(wpids) <= set(per), "one file per worker too (%s)" % per)
+    for f in files:
+        c.ok(os.path.exists(f["path"]), "%s exists" % os.path.basename(f["path"]))
+    if merged:
+        with open(merged[0]["path"]) as f:
             lines = [l for l in f.read().splitlines() if l.strip()]
         total = sum(int(l.rsplit(" ", 1)[1]) for l in lines)
         c.eq(total, done.get("samples"), "the collapsed counts sum to the recorded samples")
