@@ -173,6 +173,10 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
         add_num(r, "total", (double)e->total);
         add_num(r, "own_pct", e->own_pct);
         add_num(r, "total_pct", e->total_pct);
+        cJSON *pids = cJSON_CreateArray();
+        for (int k = 0; pids && k < e->npids; k++)
+            cJSON_AddItemToArray(pids, cJSON_CreateNumber(e->pids[k]));
+        cJSON_AddItemToObject(r, "pids", pids);
         cJSON_AddItemToArray(rows, r);
     }
     cJSON_AddItemToObject(o, "rows", rows);

@@ -279,6 +279,9 @@ int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_r
         e->line = t.rows[i].line;
         e->own = t.rows[i].own;
         e->total = t.rows[i].total;
+        for (int b = 0; b < t.npids && e->npids < 8; b++)
+            if (t.rows[i].pid_mask & (1ULL << b))
+                e->pids[e->npids++] = t.pids[b];
         e->own_pct = t.samples ? 100.0 * (double)e->own / (double)t.samples : 0.0;
         e->total_pct = t.samples ? 100.0 * (double)e->total / (double)t.samples : 0.0;
     }

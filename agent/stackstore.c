@@ -304,6 +304,7 @@ void spy_store_reset(struct spy_store *s)
 struct func_stat {
     uint64_t own, total;
     uint64_t stamp;
+    uint64_t pid_mask;      /* which of the top's processes (by index) */
 };
 
 static int cmp_rows(const void *a, const void *b)
@@ -386,6 +387,17 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
         slot_tid[i] = s->slots[i].tid;
         slot_pid[i] = s->slots[i].pid;
     }
+    /* the processes seen, so each row can say which ones it comes from */
+    int slot_pidx[SPY_MAX_SLOTS];
+    out->npids = 0;
+    for (int i = 0; i < nslots; i++) {
+        int k;
+        for (k = 0; k < out->npids && out->pids[k] != slot_pid[i]; k++)
+            ;
+        if (k == out->npids && out->npids < SPY_TOP_MAX_PIDS)
+            out->pids[out->npids++] = slot_pid[i];
+        slot_pidx[i] = k < SPY_TOP_MAX_PIDS ? k : SPY_TOP_MAX_PIDS - 1;
+    }
     pthread_mutex_unlock(&s->lock);
     if (!items)
         return -1;
@@ -417,6 +429,7 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
         uint32_t len;
         const uint32_t *frames = spy_intern_bytes(&s->stacks, spy_key_stack(key), &len);
         uint32_t depth = len / (uint32_t)sizeof(uint32_t);
+        uint64_t pbit = slot >= 0 && slot < nslots ? 1ULL << slot_pidx[slot] : 0;
         for (uint32_t d = 0; d < depth; d++) {
             uint32_t flen;
             if (frames[d] >= nframes)
@@ -430,6 +443,7 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
             if (fs[f].stamp != i + 1) {     /* count recursion once per stack */
                 fs[f].stamp = i + 1;
                 fs[f].total += c;
+                fs[f].pid_mask |= pbit;
             }
         }
     }
@@ -456,6 +470,7 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
         rows[k].line = fk->firstlineno;
         rows[k].own = fs[f].own;
         rows[k].total = fs[f].total;
+        rows[k].pid_mask = fs[f].pid_mask;
         if (!rows[k].function || !rows[k].file) {
             free(rows[k].function);
             free(rows[k].file);

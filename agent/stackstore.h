@@ -86,10 +86,13 @@ int spy_store_record_start(struct spy_store *s);
 void spy_store_record_stop(struct spy_store *s);
 
 /* Reader side. */
+#define SPY_TOP_MAX_PIDS 64
+
 struct spy_top_row {
     char *function, *file;
     int line;
     uint64_t own, total;
+    uint64_t pid_mask;     /* bit i: pids[i] of the result has samples here */
 };
 
 struct spy_top_query {
@@ -109,6 +112,8 @@ struct spy_top {
     /* per thread slot: samples counted in the percentages (malloc'd, nslots) */
     uint64_t *slot_samples;
     int nslots;
+    int32_t pids[SPY_TOP_MAX_PIDS];   /* the processes the store holds */
+    int npids;
 };
 
 int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t now_sec, struct spy_top *out);

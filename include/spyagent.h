@@ -52,6 +52,8 @@ struct spy_top_entry {
     int line;
     uint64_t own, total;
     double own_pct, total_pct;
+    int pids[8];                /* processes with samples in this row (first 8) */
+    int npids;
 };
 struct spy_top_thread {
     int pid;

@@ -52,6 +52,9 @@ async def scenario(c, app):
     rows = (top or {}).get("rows") or []
     c.ok(any(r.get("function") in ("cpu_work", "json_work") for r in rows), "top has the endpoints",
          [r.get("function") for r in rows])
+    rpids = sorted({p for r in rows for p in r.get("pids", [])})
+    c.ok(set(wpids) <= set(rpids) and all(r.get("pids") for r in rows),
+         "every top row names its processes, and both workers appear (%s)" % rpids)
     tpids = sorted({t.get("pid") for t in (top or {}).get("threads", [])})
     c.ok(set(wpids) <= set(tpids), "top's threads come from both workers (%s)" % tpids)
     if wpids:
