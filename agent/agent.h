@@ -43,6 +43,9 @@ struct spy_agent {
 extern struct spy_agent spy_agent;
 
 uint64_t spy_now_ns(void);
+/* Start one of the agent's threads with every asynchronous signal blocked
+ * (threads.c); 0 or -1. */
+int spy_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 /* True when SPY_ROOT_PID names another live process: an ancestor runs the
  * agent and owns the WebSocket port. */
 bool spy_is_descendant(void);

@@ -403,15 +403,7 @@ int spy_leaf_start(const char *sock_path)
     atomic_store(&leaf.stop, false);
     if (leaf.wake[0] < 0 && pipe2(leaf.wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
-    sigset_t all, old;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&leaf.thread, NULL, leaf_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = spy_thread_start(&leaf.thread, leaf_main, NULL);
     leaf.started = rc == 0;
     return rc == 0 ? 0 : -1;
 }

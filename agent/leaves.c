@@ -327,15 +327,7 @@ int spy_leaves_start(const char *sock_path)
         return -1;
     }
     atomic_store(&lv.stop, false);
-    sigset_t all, old;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&lv.thread, NULL, leaves_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = spy_thread_start(&lv.thread, leaves_main, NULL);
     lv.started = rc == 0;
     return rc == 0 ? 0 : -1;
 }

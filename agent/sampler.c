@@ -10,8 +10,8 @@
  * keeps its own CPU time within SPY_CPU_BUDGET by lowering the effective
  * rate.  Nothing allocates inside a tick.
  *
- * It blocks every asynchronous signal (so the host's signals go to the
- * host's threads) and none of the synchronous ones.
+ * It runs with every asynchronous signal blocked (spy_thread_start), so the
+ * host's signals go to the host's threads, and none of the synchronous ones.
  *
  * Threads: this file is the sampler thread; it shares only spy_agent's
  * atomics and the store (under its lock) with other threads.
@@ -30,17 +30,6 @@
 #include "symbols.h"
 
 #define NS 1000000000ULL
-
-static void block_async_signals(void)
-{
-    sigset_t set;
-    sigfillset(&set);
-    sigdelset(&set, SIGSEGV);
-    sigdelset(&set, SIGBUS);
-    sigdelset(&set, SIGFPE);
-    sigdelset(&set, SIGILL);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
 
 /* Sleep until an absolute CLOCK_MONOTONIC time, or until stop() wakes us.
  * Returns true if we should stop. */
@@ -285,7 +274,6 @@ void *spy_sampler_main(void *arg)
     struct spy_agent *a = &spy_agent;
     struct sampler sm;
     memset(&sm, 0, sizeof(sm));
-    block_async_signals();
     pthread_setname_np(pthread_self(), "spy-sampler");
 
     if (wait_for_interpreter() != 0)

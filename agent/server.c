@@ -298,15 +298,7 @@ static int start_writer(const struct spy_record_job *job, uint64_t owner, uint64
     w->job = *job;
     w->owner = owner;
     w->requester = requester;
-    sigset_t all, old;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&srv.writer, NULL, writer_main, w);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = spy_thread_start(&srv.writer, writer_main, w);
     if (rc != 0) {
         free(w);
         return -1;
@@ -949,15 +941,7 @@ int spy_server_start_quiet(const struct spy_config *cfg, bool quiet)
             track_fd(after[i], true);
     }
     atomic_store(&srv.stop, false);
-    sigset_t all, oldmask;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    pthread_sigmask(SIG_BLOCK, &all, &oldmask);
-    int rc = pthread_create(&srv.thread, NULL, server_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+    int rc = spy_thread_start(&srv.thread, server_main, NULL);
     if (rc != 0) {
         lws_context_destroy(srv.ctx);
         srv.ctx = NULL;

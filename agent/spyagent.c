@@ -55,16 +55,8 @@ uint64_t spy_now_ns(void)
 int spy_agent_spawn_sampler(void)
 {
     struct spy_agent *a = &spy_agent;
-    sigset_t all, old;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     atomic_store(&a->stop, false);
-    int rc = pthread_create(&a->sampler, NULL, spy_sampler_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = spy_thread_start(&a->sampler, spy_sampler_main, NULL);
     a->sampler_joinable = rc == 0;
     return rc == 0 ? 0 : -1;
 }
