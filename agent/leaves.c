@@ -310,12 +310,13 @@ int spy_leaves_start(const char *sock_path)
     if (lv.started)
         return 0;
     struct sockaddr_un sa;
-    if (strlen(sock_path) >= sizeof(sa.sun_path))
+    size_t len = strlen(sock_path);
+    if (len >= sizeof(sa.sun_path) || len >= sizeof(lv.path))
         return -1;
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, sock_path, strlen(sock_path));
-    snprintf(lv.path, sizeof(lv.path), "%s", sock_path);
+    memcpy(sa.sun_path, sock_path, len);
+    memcpy(lv.path, sock_path, len + 1);
     unlink(sock_path);          /* a stale socket of a dead root with our pid */
     lv.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (lv.listen_fd < 0 || bind(lv.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0
