@@ -389,10 +389,17 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
     if (spy_write_svg(p, &wo, &svg) == 0 && spy_sink_close(&svg) == 0) {
         const char *h = strstr(svg.buf, " height=\"");
         int height = h ? atoi(h + 9) : 600;
+        /* Chromium refuses data: URLs over 2 MiB (the iframe stays
+         * about:blank#blocked), and a flame graph of many stacks is
+         * bigger: the page turns the embedded SVG into a blob: URL. */
         spy_sink_printf(s, "<iframe id=\"flame\" title=\"flame graph\" style=\"height:%dpx\" "
-                        "sandbox=\"allow-scripts allow-modals\" src=\"data:image/svg+xml;base64,", height + 4);
+                        "sandbox=\"allow-scripts allow-modals\"></iframe>\n"
+                        "<script>(function () {\nvar b = atob(\"", height + 4);
         put_base64(s, (const unsigned char *)svg.buf, svg.len);
-        spy_sink_puts(s, "\"></iframe>\n");
+        spy_sink_puts(s, "\");\nvar u = new Uint8Array(b.length);\n"
+                         "for (var i = 0; i < b.length; i++) u[i] = b.charCodeAt(i);\n"
+                         "document.getElementById('flame').src = URL.createObjectURL("
+                         "new Blob([u], {type: 'image/svg+xml'}));\n})();</script>\n");
     } else {
         spy_sink_puts(s, "<p>The flame graph could not be drawn: ");
         spy_sink_xml_str(s, svg.error);
