@@ -5,9 +5,11 @@
 Threads:
   "hot-worker"  runs hot_worker_main(), which alternates between Burner.hot_a()
                 and Burner.hot_b(), giving hot_a 75% and hot_b 25% of the thread's
-                CPU time.  Slices are measured with time.thread_time(), so the
-                split holds however fast the machine is or however loaded; slice
-                lengths are randomised so that they cannot beat with the sampler.
+                time.  Slices are measured in wall time (time.perf_counter), as a
+                sampler sees them: with thread_time() a thread preempted on a
+                loaded machine spends more wall time (and samples) in one slice
+                than its CPU share says.  Slice lengths are randomised so that
+                they cannot beat with the sampler.
   "sleeper"     sleeps in idle_wait() (time.sleep in a loop).
   MainThread    waits, then takes several spyagent.dump() snapshots from
                 take_dumps() and prints one JSON line (marker SPYTEST-RESULT) with:
@@ -40,16 +42,16 @@ STOP = threading.Event()
 class Burner(object):
     """CPU work; methods so that qualified names (Burner.hot_a) can be checked."""
 
-    def hot_a(self, cpu_until):
+    def hot_a(self, until):
         x = 0
-        while time.thread_time() < cpu_until:
+        while time.perf_counter() < until:
             for i in range(300):
                 x += i * i
         return x
 
-    def hot_b(self, cpu_until):
+    def hot_b(self, until):
         y = 1
-        while time.thread_time() < cpu_until:
+        while time.perf_counter() < until:
             for j in range(300):
                 y ^= j * 7
         return y
@@ -59,9 +61,9 @@ def hot_worker_main():
     burner = Burner()
     rnd = random.Random(1234)
     while not STOP.is_set():
-        cycle = rnd.uniform(0.004, 0.040)  # seconds of this thread's CPU time
-        burner.hot_a(time.thread_time() + cycle * 0.75)
-        burner.hot_b(time.thread_time() + cycle * 0.25)
+        cycle = rnd.uniform(0.004, 0.040)  # seconds
+        burner.hot_a(time.perf_counter() + cycle * 0.75)
+        burner.hot_b(time.perf_counter() + cycle * 0.25)
 
 
 def idle_wait():
