@@ -121,9 +121,10 @@ def check_hot_worker(t, exp):
         return check_thread_tail(frames, exp, 2), inner
     # Between two slices: hot_worker_main itself is the innermost frame, or
     # it is one frame out, in a standard-library helper it calls
-    # (random.Random.uniform picks the next slice's length).
+    # (random.Random.uniform picks the next slice's length, Event.is_set
+    # checks whether to stop).
     if len(frames) >= 2 and frames[1].get("function") == exp["hot_worker_main"]["function"] \
-            and "/random.py" in str(frames[0].get("file")):
+            and str(frames[0].get("file")) != exp["hot_worker_main"]["file"]:
         frames = frames[1:]
     p = frame_problem(frames[0], exp["hot_worker_main"], exp["hot_worker_main"]["loop_lines"])
     if p:

@@ -110,7 +110,10 @@ def main():
     wsclient.require_websockets()
     seconds = float(os.environ.get("SPY_WS_LOAD_SECONDS") or 30)
     c = Checks("test_ws_load")
-    app = wsclient.start_app(c, "load", python=python, interval_ms=INTERVAL_MS)
+    # The CPU budget is off so the rate is the sampler's own doing: with the
+    # default 1 % budget the effective rate follows how loaded the machine
+    # is (an ASan build under 50 churning clients lowered it legitimately).
+    app = wsclient.start_app(c, "load", python=python, interval_ms=INTERVAL_MS, env={"SPY_CPU_BUDGET": "0"})
     load = wsclient.Load(app.base, threads=2, seconds=seconds + 120).start()
     raw = None
     try:
@@ -176,7 +179,8 @@ def main():
             st1.get("frames_dropped")))
         c.eq(st1.get("rate"), st0.get("rate"), "the configured rate is unchanged")
         e0, e1 = st0.get("effective_rate") or 0, st1.get("effective_rate") or 0
-        c.ok(e1 >= 0.8 * e0 and e0 > 0, "the effective rate held (%s before, %s after)" % (e0, e1))
+        c.ok(e0 > 0 and e1 == e0 == st0.get("rate"),
+             "the effective rate held at the configured rate (%s before, %s after)" % (e0, e1))
         c.ok((st2.get("samples") or 0) > (st1.get("samples") or 0) > (st0.get("samples") or 0),
              "samples still increasing (%s, %s, %s)" % (st0.get("samples"), st1.get("samples"), st2.get("samples")))
         clients = st1.get("clients")
