@@ -1,6 +1,7 @@
 /*
  * procinfo.c — reads /proc/self/cmdline once per call: the command line for
- * hello messages and a short program name for recording file names.
+ * hello messages and a short program name for recording file names; and
+ * whether this process is a worker of a tree whose root runs the agent.
  * Threads: any; no state.
  */
 #include "procinfo.h"
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -99,4 +101,16 @@ bool spy_pid_alive(int pid)
     buf[n] = '\0';
     const char *paren = strrchr(buf, ')');   /* the name may hold spaces */
     return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+}
+
+bool spy_is_descendant(void)
+{
+    const char *root = getenv("SPY_ROOT_PID");
+    if (!root || !*root)
+        return false;
+    char *end;
+    long pid = strtol(root, &end, 10);
+    if (*end || pid <= 0 || pid == (long)getpid())
+        return false;
+    return spy_pid_alive((int)pid);
 }

@@ -8,11 +8,20 @@
  * (SIGSEGV, SIGBUS, SIGFPE, SIGILL) stay unblocked, since a fault with them
  * blocked kills the process outright.  Called from any thread; the caller's
  * own mask is restored before returning.
+ *
+ * spy_now_ns is the monotonic clock every thread of the agent reads.
  */
-#include <pthread.h>
-#include <signal.h>
+#include "threads.h"
 
-#include "agent.h"
+#include <signal.h>
+#include <time.h>
+
+uint64_t spy_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 int spy_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
 {

@@ -19,6 +19,7 @@
 #include "fork.h"
 #include "leaves.h"
 #include "log.h"
+#include "procinfo.h"
 #include "spyagent.h"
 
 #ifndef SPY_NO_BOOT

@@ -22,9 +22,9 @@
 #include "memread.h"
 #include "leaf.h"
 #include "leaves.h"
+#include "lifecycle.h"
+#include "procinfo.h"
 #include "server.h"
-
-int spy_agent_spawn_sampler(void);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -84,7 +84,7 @@ static void child(void)
              * the root of the tree: its parent, or its parent's root */
             const char *sock = getenv("SPY_ROOT_SOCK");
             if (sock && *sock && spy_is_descendant())
-                spy_leaf_start(sock);
+                spy_leaf_start(sock, spy_agent_become_root);
         }
     } else {
         a->state = SPY_OFF;

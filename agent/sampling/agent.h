@@ -1,4 +1,6 @@
-/* agent.h — the agent's one instance, shared by its modules. */
+/* agent.h — the agent's one instance, shared by its modules: the settings,
+ * the interpreter found, the stack store and the sampler's figures.  Defined
+ * in agent.c; the lifecycle fills it in, the sampler writes the figures. */
 #ifndef SPY_AGENT_H
 #define SPY_AGENT_H
 
@@ -10,6 +12,7 @@
 #include "config.h"
 #include "interp.h"
 #include "stackstore.h"
+#include "threads.h"
 
 enum spy_state { SPY_OFF = 0, SPY_RUNNING, SPY_STOPPING };
 
@@ -42,17 +45,6 @@ struct spy_agent {
 
 extern struct spy_agent spy_agent;
 
-uint64_t spy_now_ns(void);
-/* Start one of the agent's threads with every asynchronous signal blocked
- * (threads.c); 0 or -1. */
-int spy_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
-/* True when SPY_ROOT_PID names another live process: an ancestor runs the
- * agent and owns the WebSocket port. */
-bool spy_is_descendant(void);
-/* A worker whose root died takes over the port; 0 if it did. */
-int spy_agent_become_root(void);
-/* True for multiprocessing's helper processes, which are not profiled. */
-bool spy_is_helper_process(void);
 /* Sampler thread body (sampler.c). */
 void *spy_sampler_main(void *arg);
 

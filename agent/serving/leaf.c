@@ -53,6 +53,7 @@ static struct {
     int wake[2];               /* spy_leaf_stop() writes here to cut waits short */
     char path[108];
     int root_pid;              /* the root we stream to */
+    int (*become_root)(void);  /* the lifecycle's takeover when the root is gone */
 } leaf = { .wake = { -1, -1 } };
 
 /* Wait up to ms for fd to be readable (fd < 0: just wait); false if we
@@ -259,7 +260,7 @@ static bool after_root_loss(void)
     usleep((useconds_t)(getpid() % 8) * 40000);
     if (find_root(path, sizeof(path)) > 0)
         return false;
-    return spy_agent_become_root() == 0;
+    return leaf.become_root && leaf.become_root() == 0;
 }
 
 static int connect_root(void)
@@ -391,13 +392,14 @@ out:
     return NULL;
 }
 
-int spy_leaf_start(const char *sock_path)
+int spy_leaf_start(const char *sock_path, int (*become_root)(void))
 {
     if (leaf.started)
         return 0;
     if (strlen(sock_path) >= sizeof(leaf.path))
         return -1;
     snprintf(leaf.path, sizeof(leaf.path), "%s", sock_path);
+    leaf.become_root = become_root;
     const char *root = getenv("SPY_ROOT_PID");
     leaf.root_pid = root ? atoi(root) : 0;
     atomic_store(&leaf.stop, false);
