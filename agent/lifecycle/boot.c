@@ -22,7 +22,6 @@
 #include "procinfo.h"
 #include "spyagent.h"
 
-#ifndef SPY_NO_BOOT
 __attribute__((constructor)) static void spy_boot(void)
 {
     struct spy_python probe;
@@ -50,4 +49,3 @@ __attribute__((destructor)) static void spy_shutdown(void)
 {
     spy_stop();
 }
-#endif
