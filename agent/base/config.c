@@ -2,8 +2,10 @@
  * config.c — environment variables and keyword arguments into a validated
  * struct spy_config.
  *
- * One table describes every setting: its key, its parser and the sentence
- * that says what is accepted.  Errors name the setting as the user wrote it,
+ * One table describes every setting: its key, the sentence that says what
+ * is accepted, and how its value is read: a whole or real number within a
+ * range, text of a length whose every byte passes a test, or (for the few
+ * that need it) a parser of its own.  A new setting is one row.  Errors name the setting as the user wrote it,
  * the value, and that sentence.  SPY_PORT is deliberately absent: the old
  * py-spy wrapper used it for the application's own port, and binding that
  * would stop the application from starting.
@@ -14,9 +16,10 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <stdbool.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,95 +72,12 @@ static int set_enabled(struct spy_config *c, const char *v)
     return -1;
 }
 
-static int set_rate(struct spy_config *c, const char *v)
-{
-    long r;
-    if (parse_int(v, 1, 10000, &r) != 0)
-        return -1;
-    c->rate = (int)r;
-    return 0;
-}
-
-static int set_cpu_budget(struct spy_config *c, const char *v)
-{
-    return parse_double(v, 0.0, 100.0, &c->cpu_budget);
-}
-
-static int set_ws_host(struct spy_config *c, const char *v)
-{
-    size_t n = strlen(v);
-    if (n == 0 || n >= sizeof(c->ws_host))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)v[i]) && v[i] != '.' && v[i] != '-' && v[i] != ':')
-            return -1;
-    memcpy(c->ws_host, v, n + 1);
-    return 0;
-}
-
-static int set_ws_port(struct spy_config *c, const char *v)
-{
-    long p;
-    if (parse_int(v, 1, 65535, &p) != 0)
-        return -1;
-    c->ws_port = (int)p;
-    return 0;
-}
-
-static int set_data_dir(struct spy_config *c, const char *v)
-{
-    size_t n = strlen(v);
-    if (n == 0 || n >= sizeof(c->data_dir))
-        return -1;
-    memcpy(c->data_dir, v, n + 1);
-    return 0;
-}
-
 static int set_log(struct spy_config *c, const char *v)
 {
     if (strcasecmp(v, "quiet") == 0) c->log_level = SPY_LOG_ERROR;
     else if (strcasecmp(v, "info") == 0) c->log_level = SPY_LOG_INFO;
     else if (strcasecmp(v, "debug") == 0) c->log_level = SPY_LOG_DEBUG;
     else return -1;
-    return 0;
-}
-
-static int set_history(struct spy_config *c, const char *v)
-{
-    long h;
-    if (parse_int(v, 10, 3600, &h) != 0)
-        return -1;
-    c->history = (int)h;
-    return 0;
-}
-
-static int set_interval(struct spy_config *c, const char *v)
-{
-    long ms;
-    if (parse_int(v, 50, 60000, &ms) != 0)
-        return -1;
-    c->interval_ms = (int)ms;
-    return 0;
-}
-
-static int set_token(struct spy_config *c, const char *v)
-{
-    size_t n = strlen(v);
-    if (n < 8 || n >= sizeof(c->token))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (!isgraph((unsigned char)v[i]))
-            return -1;
-    memcpy(c->token, v, n + 1);
-    return 0;
-}
-
-static int set_max_memory(struct spy_config *c, const char *v)
-{
-    long mb;
-    if (parse_int(v, 8, 4096, &mb) != 0)
-        return -1;
-    c->max_memory_mb = (int)mb;
     return 0;
 }
 
@@ -189,30 +109,85 @@ static int set_origins(struct spy_config *c, const char *v)
     return 0;
 }
 
+static int host_char(int ch)
+{
+    return isalnum(ch) || ch == '.' || ch == '-' || ch == ':';
+}
+
+static int graph_char(int ch)
+{
+    return isgraph(ch);
+}
+
+/* How a setting's value is read: a whole number or a real number within
+ * [lo, hi], text of lo to cap-1 bytes whose every byte passes char_ok, or
+ * by the setting's own parser. */
+enum kind { KIND_OWN, KIND_INT, KIND_REAL, KIND_TEXT };
+
 struct setting {
     const char *key;
-    int (*set)(struct spy_config *, const char *);
-    const char *accepted;
+    const char *accepted;                            /* for the error message */
+    enum kind kind;
+    int (*set)(struct spy_config *, const char *);   /* KIND_OWN */
+    size_t field, cap;                               /* offset in spy_config, buffer size */
+    double lo, hi;
+    int (*char_ok)(int);                             /* KIND_TEXT; NULL: any byte */
 };
+
+#define FIELD(f) .field = offsetof(struct spy_config, f), .cap = sizeof(((struct spy_config *)0)->f)
+#define INT_IN(f, min, max) .kind = KIND_INT, FIELD(f), .lo = (min), .hi = (max)
+#define REAL_IN(f, min, max) .kind = KIND_REAL, FIELD(f), .lo = (min), .hi = (max)
+#define TEXT_OF(f, shortest, ok) .kind = KIND_TEXT, FIELD(f), .lo = (shortest), .char_ok = (ok)
 
 static const struct setting settings[] = {
-    { "enabled", set_enabled, "1, 0, true, false, yes, no, on or off" },
-    { "rate", set_rate, "a whole number of samples per second from 1 to 10000" },
-    { "cpu_budget", set_cpu_budget, "a percentage of one core from 0 to 100 (0 turns the cap off)" },
-    { "ws_host", set_ws_host, "a host name or IP address such as 127.0.0.1" },
-    { "ws_port", set_ws_port, "a TCP port number from 1 to 65535" },
-    { "data_dir", set_data_dir, "a directory path of 1 to 1023 bytes" },
-    { "log", set_log, "quiet, info or debug" },
-    { "history", set_history, "a whole number of seconds from 10 to 3600" },
-    { "interval", set_interval, "a whole number of milliseconds from 50 to 60000" },
-    { "token", set_token, "8 to 256 printable characters without spaces" },
-    { "max_memory", set_max_memory, "a whole number of MiB from 8 to 4096" },
-    { "origins", set_origins, "comma-separated browser origins, each null or http(s)://host[:port]" },
+    { .key = "enabled", .accepted = "1, 0, true, false, yes, no, on or off", .set = set_enabled },
+    { .key = "rate", .accepted = "a whole number of samples per second from 1 to 10000", INT_IN(rate, 1, 10000) },
+    { .key = "cpu_budget", .accepted = "a percentage of one core from 0 to 100 (0 turns the cap off)",
+      REAL_IN(cpu_budget, 0.0, 100.0) },
+    { .key = "ws_host", .accepted = "a host name or IP address such as 127.0.0.1", TEXT_OF(ws_host, 1, host_char) },
+    { .key = "ws_port", .accepted = "a TCP port number from 1 to 65535", INT_IN(ws_port, 1, 65535) },
+    { .key = "data_dir", .accepted = "a directory path of 1 to 1023 bytes", TEXT_OF(data_dir, 1, NULL) },
+    { .key = "log", .accepted = "quiet, info or debug", .set = set_log },
+    { .key = "history", .accepted = "a whole number of seconds from 10 to 3600", INT_IN(history, 10, 3600) },
+    { .key = "interval", .accepted = "a whole number of milliseconds from 50 to 60000",
+      INT_IN(interval_ms, 50, 60000) },
+    { .key = "token", .accepted = "8 to 256 printable characters without spaces", TEXT_OF(token, 8, graph_char) },
+    { .key = "max_memory", .accepted = "a whole number of MiB from 8 to 4096", INT_IN(max_memory_mb, 8, 4096) },
+    { .key = "origins", .accepted = "comma-separated browser origins, each null or http(s)://host[:port]",
+      .set = set_origins },
 };
 
-const char *const spy_config_keys[] = {
-    "enabled", "rate", "cpu_budget", "ws_host", "ws_port", "data_dir", "log", "history", "interval", "token", "max_memory", "origins", NULL,
-};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+/* 0 and the field set, or -1 with the struct untouched. */
+static int apply(const struct setting *s, struct spy_config *c, const char *v)
+{
+    char *field = (char *)c + s->field;
+    switch (s->kind) {
+    case KIND_OWN:
+        return s->set(c, v);
+    case KIND_INT: {
+        long n;
+        if (parse_int(v, (long)s->lo, (long)s->hi, &n) != 0)
+            return -1;
+        *(int *)(void *)field = (int)n;
+        return 0;
+    }
+    case KIND_REAL:
+        return parse_double(v, s->lo, s->hi, (double *)(void *)field);
+    case KIND_TEXT: {
+        size_t n = strlen(v);
+        if (n < (size_t)s->lo || n >= s->cap)
+            return -1;
+        for (size_t i = 0; s->char_ok && i < n; i++)
+            if (!s->char_ok((unsigned char)v[i]))
+                return -1;
+        memcpy(field, v, n + 1);
+        return 0;
+    }
+    }
+    return -1;
+}
 
 void spy_config_defaults(struct spy_config *c)
 {
@@ -251,10 +226,10 @@ static void quote(const char *v, char *out, size_t cap)
 int spy_config_set(struct spy_config *c, const char *key, const char *value,
                    const char *label, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+    for (size_t i = 0; i < NSETTINGS; i++) {
         if (strcmp(settings[i].key, key) != 0)
             continue;
-        if (settings[i].set(c, value) == 0)
+        if (apply(&settings[i], c, value) == 0)
             return 0;
         char q[80];
         quote(value, q, sizeof(q));
@@ -265,14 +240,15 @@ int spy_config_set(struct spy_config *c, const char *key, const char *value,
             snprintf(err, errlen, "%s='%s' is not valid: expected %s", label, q, settings[i].accepted);
         return -1;
     }
-    snprintf(err, errlen, "unknown setting '%s': accepted settings are enabled, rate, cpu_budget, ws_host, ws_port, "
-             "data_dir, log, history, interval, token, max_memory, origins", label);
+    int n = snprintf(err, errlen, "unknown setting '%s': accepted settings are", label);
+    for (size_t i = 0; i < NSETTINGS && n >= 0 && (size_t)n < errlen; i++)
+        n += snprintf(err + n, errlen - (size_t)n, "%s %s", i ? "," : "", settings[i].key);
     return -1;
 }
 
 int spy_config_from_env(struct spy_config *c, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+    for (size_t i = 0; i < NSETTINGS; i++) {
         char name[64] = "SPY_";
         size_t k = 4;
         for (const char *p = settings[i].key; *p && k < sizeof(name) - 1; p++)

@@ -35,7 +35,4 @@ int spy_config_set(struct spy_config *c, const char *key, const char *value,
 /* Apply every SPY_* variable the agent reads.  Stops at the first bad one. */
 int spy_config_from_env(struct spy_config *c, char *err, size_t errlen);
 
-/* The keys spy_config_set accepts, NULL-terminated. */
-extern const char *const spy_config_keys[];
-
 #endif

@@ -46,6 +46,14 @@ int main(void)
     CHECK(set(&c, "history", "5", err) == -1);
     CHECK(set(&c, "token", "short", err) == -1 && !strstr(err, "short"));   /* secrets are not echoed */
     CHECK(set(&c, "nonsense", "1", err) == -1 && strstr(err, "unknown setting"));
+    CHECK(strstr(err, "accepted settings are enabled, rate, cpu_budget, ws_host, ws_port, data_dir, log, history, "
+                      "interval, token, max_memory, origins"));
+    CHECK(set(&c, "data_dir", "", err) == -1 && strstr(err, "1 to 1023 bytes"));
+    CHECK(set(&c, "interval", "49", err) == -1);
+    CHECK(set(&c, "interval", "50", err) == 0 && c.interval_ms == 50);
+    CHECK(set(&c, "max_memory", "4097", err) == -1 && c.max_memory_mb == 64);
+    CHECK(set(&c, "token", "abcdefgh", err) == 0 && strcmp(c.token, "abcdefgh") == 0);
+    CHECK(set(&c, "token", "abcd efgh", err) == -1 && strcmp(c.token, "abcdefgh") == 0);
     CHECK(set(&c, "origins", "http://dash.local:8080,null", err) == 0 && strcmp(c.origins, "http://dash.local:8080,null") == 0);
     CHECK(set(&c, "origins", "ftp://x", err) == -1 && strstr(err, "http(s)://host[:port]"));
     CHECK(set(&c, "origins", "http://a,", err) == -1);
