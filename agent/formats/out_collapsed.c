@@ -129,6 +129,7 @@ int spy_write_collapsed(const struct spy_profile *p, const struct spy_write_opti
                         struct spy_sink *s)
 {
     struct spy_labels labels = { 0 };
+    struct spy_thread_labels threads = { 0 };
     struct collapse c = { .p = p, .labels = &labels, .by_thread = o->by_thread };
     size_t *order = NULL;
     size_t n = 0;
@@ -136,34 +137,15 @@ int spy_write_collapsed(const struct spy_profile *p, const struct spy_write_opti
 
     if (s->failed)
         return -1;
-    if (spy_profile_check(p) != 0) {
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "invalid profile");
-        return -1;
-    }
-    if (spy_labels_build(&labels, p) != 0)
+    if (spy_profile_check(p) != 0)
+        return spy_sink_fail(s, "invalid profile");
+    if (spy_labels_build(&labels, p) != 0 || spy_thread_labels_build(&threads, p) != 0)
         goto cleanup;
+    c.tlabel = threads.text;
+    c.tcanon = threads.canon;
     order = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*order));
-    c.tlabel = calloc(p->nthreads ? p->nthreads : 1, sizeof(*c.tlabel));
-    c.tcanon = malloc((p->nthreads ? p->nthreads : 1) * sizeof(*c.tcanon));
-    if (!order || !c.tlabel || !c.tcanon)
+    if (!order)
         goto cleanup;
-    for (uint32_t t = 0; t < p->nthreads; t++) {
-        const struct spy_profile_thread *th = &p->threads[t];
-        size_t cap = sizeof(th->name) + 32;
-        c.tlabel[t] = malloc(cap);
-        if (!c.tlabel[t])
-            goto cleanup;
-        snprintf(c.tlabel[t], cap, "thread %.*s (%d)", (int)sizeof(th->name),
-                 th->name[0] ? th->name : "?", th->tid);
-        c.tcanon[t] = t;
-        for (uint32_t u = 0; u < t; u++) {
-            if (strcmp(c.tlabel[u], c.tlabel[t]) == 0) {
-                c.tcanon[t] = u;
-                break;
-            }
-        }
-    }
 
     for (size_t i = 0; i < p->nsamples; i++) {
         const struct spy_profile_sample *smp = &p->samples[i];
@@ -185,15 +167,9 @@ int spy_write_collapsed(const struct spy_profile *p, const struct spy_write_opti
     rc = 0;
 
 cleanup:
-    if (rc != 0 && !s->failed) {     /* every other way here ran out of memory */
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "out of memory writing collapsed stacks");
-    }
-    if (c.tlabel)
-        for (uint32_t t = 0; t < p->nthreads; t++)
-            free(c.tlabel[t]);
-    free(c.tlabel);
-    free(c.tcanon);
+    if (rc != 0)     /* unless the sink failed, every other way here ran out of memory */
+        spy_sink_fail(s, "out of memory writing collapsed stacks");
+    spy_thread_labels_free(&threads);
     free(order);
     spy_labels_free(&labels);
     return rc;

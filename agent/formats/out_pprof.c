@@ -174,11 +174,8 @@ int spy_write_pprof(const struct spy_profile *p, const struct spy_write_options 
 
     if (s->failed)
         return -1;
-    if (spy_profile_check(p) != 0 || p->total > (uint64_t)INT64_MAX) {
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "invalid profile");
-        return -1;
-    }
+    if (spy_profile_check(p) != 0 || p->total > (uint64_t)INT64_MAX)
+        return spy_sink_fail(s, "invalid profile");
     size_t nf = p->nframes ? p->nframes : 1;
     size_t fsize = 16;
     while (fsize < nf * 2 + 2)
@@ -302,10 +299,8 @@ int spy_write_pprof(const struct spy_profile *p, const struct spy_write_options 
     rc = 0;
 
 cleanup:
-    if (rc != 0 && !s->failed) {
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "out of memory writing the pprof profile");
-    }
+    if (rc != 0)
+        spy_sink_fail(s, "out of memory writing the pprof profile");
     for (uint32_t i = 0; i < st.nowned; i++)
         free(st.owned[i]);
     free(st.owned);

@@ -59,11 +59,8 @@ int spy_write_speedscope(const struct spy_profile *p, const struct spy_write_opt
 
     if (s->failed)
         return -1;
-    if (spy_profile_check(p) != 0) {
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "invalid profile");
-        return -1;
-    }
+    if (spy_profile_check(p) != 0)
+        return spy_sink_fail(s, "invalid profile");
     if (spy_labels_build(&labels, p) != 0)
         goto cleanup;
     index = malloc((p->nframes ? p->nframes : 1) * sizeof(*index));
@@ -164,10 +161,8 @@ int spy_write_speedscope(const struct spy_profile *p, const struct spy_write_opt
     rc = s->failed ? -1 : 0;
 
 cleanup:
-    if (rc != 0 && !s->failed) {     /* every other way here ran out of memory */
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "out of memory writing speedscope JSON");
-    }
+    if (rc != 0)     /* unless the sink failed, every other way here ran out of memory */
+        spy_sink_fail(s, "out of memory writing speedscope JSON");
     free(index);
     free(by_thread);
     free(start);

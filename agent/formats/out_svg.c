@@ -67,8 +67,9 @@ struct svg {
     const struct spy_profile *p;
     const struct spy_write_options *o;
     struct spy_labels labels;
-    char **tlabel;                 /* per thread: "thread NAME (TID)" */
-    uint32_t *tcanon;
+    struct spy_thread_labels threads;
+    char **tlabel;                 /* threads.text: per thread, "thread NAME (TID)" */
+    uint32_t *tcanon;              /* threads.canon */
     uint32_t nkeys;                /* nframes + nthreads + 1 (root) */
     uint32_t *jsidx;               /* per key: index in the script's label table */
     uint32_t *jskeys;              /* the keys in that table, in order */
@@ -374,19 +375,6 @@ static int put_fitted(struct spy_sink *s, const char *text, size_t fit)
     }
     memcpy(cut + i, "..", 3);
     return spy_sink_xml_str(s, cut);
-}
-
-static void put_grouped(struct spy_sink *s, uint64_t v)
-{
-    char digits[24], out[32];
-    int n = snprintf(digits, sizeof(digits), "%" PRIu64, v), j = 0;
-    for (int i = 0; i < n; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            out[j++] = ',';
-        out[j++] = digits[i];
-    }
-    out[j] = '\0';
-    spy_sink_puts(s, out);
 }
 
 /* ---- the document ---- */
@@ -699,37 +687,19 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
 
     if (s->failed)
         return -1;
-    if (spy_profile_check(p) != 0) {
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "invalid profile");
-        return -1;
-    }
-    if (spy_labels_build(&g.labels, p) != 0)
+    if (spy_profile_check(p) != 0)
+        return spy_sink_fail(s, "invalid profile");
+    if (spy_labels_build(&g.labels, p) != 0 || spy_thread_labels_build(&g.threads, p) != 0)
         goto cleanup;
+    g.tlabel = g.threads.text;
+    g.tcanon = g.threads.canon;
     g.nkeys = p->nframes + p->nthreads + 1;
-    g.tlabel = calloc((size_t)p->nthreads + 1, sizeof(*g.tlabel));
-    g.tcanon = malloc(((size_t)p->nthreads + 1) * sizeof(*g.tcanon));
     g.jsidx = malloc((size_t)g.nkeys * sizeof(*g.jsidx));
     g.jskeys = malloc((size_t)g.nkeys * sizeof(*g.jskeys));
     g.colour = calloc(g.nkeys, sizeof(*g.colour));
-    if (!g.tlabel || !g.tcanon || !g.jsidx || !g.jskeys || !g.colour)
+    if (!g.jsidx || !g.jskeys || !g.colour)
         goto cleanup;
     memset(g.jsidx, 0xff, (size_t)g.nkeys * sizeof(*g.jsidx));
-    for (uint32_t t = 0; t < p->nthreads; t++) {
-        const struct spy_profile_thread *th = &p->threads[t];
-        size_t cap = sizeof(th->name) + 32;
-        if (!(g.tlabel[t] = malloc(cap)))
-            goto cleanup;
-        snprintf(g.tlabel[t], cap, "thread %.*s (%d)", (int)sizeof(th->name),
-                 th->name[0] ? th->name : "?", th->tid);
-        g.tcanon[t] = t;
-        for (uint32_t u = 0; u < t; u++) {
-            if (strcmp(g.tlabel[u], g.tlabel[t]) == 0) {
-                g.tcanon[t] = u;
-                break;
-            }
-        }
-    }
     if (build_tree(&g) != 0)
         goto cleanup;
 
@@ -756,7 +726,7 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
         snprintf(prog, sizeof(prog), "%.*s", (int)sizeof(p->program), p->program);
         spy_sink_xml_str(s, prog[0] ? prog : "(unknown program)");
         spy_sink_printf(s, " \xe2\x80\x94 pid %d \xe2\x80\x94 ", p->pid);
-        put_grouped(s, total);
+        spy_sink_grouped(s, total);
         spy_sink_printf(s, " samples in %.1f s at %d Hz%s%s</text>\n", p->duration, p->rate,
                         o->include_idle ? ", idle included" : ", idle excluded",
                         o->by_thread ? ", by thread" : "");
@@ -791,15 +761,9 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
     rc = s->failed ? -1 : 0;
 
 cleanup:
-    if (rc != 0 && !s->failed) {     /* every other way here ran out of memory */
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "out of memory writing the SVG flame graph");
-    }
-    if (g.tlabel)
-        for (uint32_t t = 0; t < p->nthreads; t++)
-            free(g.tlabel[t]);
-    free(g.tlabel);
-    free(g.tcanon);
+    if (rc != 0)     /* unless the sink failed, every other way here ran out of memory */
+        spy_sink_fail(s, "out of memory writing the SVG flame graph");
+    spy_thread_labels_free(&g.threads);
     free(g.jsidx);
     free(g.jskeys);
     free(g.colour);

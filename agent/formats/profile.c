@@ -6,7 +6,8 @@
  * thread (the writer thread, or a test), from the profile alone, with
  * memory proportional to the frames table.  Frames with byte-identical
  * labels share a representative (`canon`), the lowest such frame id, so
- * outputs merge what they would print the same way.
+ * outputs merge what they would print the same way; threads get the same
+ * treatment for the writers that show them as a frame.
  */
 #include "profile.h"
 
@@ -125,4 +126,39 @@ int spy_profile_check(const struct spy_profile *p)
         if (p->frame_ids[i] >= p->nframes)
             return -1;
     return 0;
+}
+
+int spy_thread_labels_build(struct spy_thread_labels *tl, const struct spy_profile *p)
+{
+    tl->n = p->nthreads;
+    tl->text = calloc((size_t)p->nthreads + 1, sizeof(*tl->text));
+    tl->canon = malloc(((size_t)p->nthreads + 1) * sizeof(*tl->canon));
+    if (!tl->text || !tl->canon)
+        return -1;
+    for (uint32_t t = 0; t < p->nthreads; t++) {
+        const struct spy_profile_thread *th = &p->threads[t];
+        size_t cap = sizeof(th->name) + 32;
+        if (!(tl->text[t] = malloc(cap)))
+            return -1;
+        snprintf(tl->text[t], cap, "thread %.*s (%d)", (int)sizeof(th->name),
+                 th->name[0] ? th->name : "?", th->tid);
+        tl->canon[t] = t;
+        for (uint32_t u = 0; u < t; u++) {
+            if (strcmp(tl->text[u], tl->text[t]) == 0) {
+                tl->canon[t] = u;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+void spy_thread_labels_free(struct spy_thread_labels *tl)
+{
+    if (tl->text)
+        for (uint32_t t = 0; t < tl->n; t++)
+            free(tl->text[t]);
+    free(tl->text);
+    free(tl->canon);
+    memset(tl, 0, sizeof(*tl));
 }

@@ -66,6 +66,20 @@ void spy_profile_view_free(struct spy_profile *view);
  * frame ids), -1 otherwise; writers refuse a profile that is not. */
 int spy_profile_check(const struct spy_profile *p);
 
+/* Every thread's label, "thread NAME (TID)", for the writers that put the
+ * thread as the outermost frame (by_thread).  `canon[t]` is the lowest
+ * thread whose label is the same as thread t's, so threads that print
+ * alike merge. */
+struct spy_thread_labels {
+    char **text;             /* per thread */
+    uint32_t *canon;         /* per thread */
+    uint32_t n;
+};
+
+/* 0, or -1 if memory ran out (tl is then safe to free). */
+int spy_thread_labels_build(struct spy_thread_labels *tl, const struct spy_profile *p);
+void spy_thread_labels_free(struct spy_thread_labels *tl);
+
 /* Every frame's label, "function (file:line)" as py-spy prints it, built
  * once by a writer.  `canon[f]` is the lowest frame id whose label is
  * byte-identical to frame f's, so frames that print alike merge. */

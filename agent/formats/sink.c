@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,4 +371,36 @@ int spy_sink_xml_str(struct spy_sink *s, const char *str)
         p += adv;
     }
     return spy_sink_write(s, run, (size_t)(p - run));
+}
+
+const char *spy_grouped(uint64_t v, char *buf, size_t cap)
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+    size_t j = 0;
+    for (int i = 0; i < n && j + 2 < cap; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[j++] = ',';
+        buf[j++] = digits[i];
+    }
+    buf[j] = '\0';
+    return buf;
+}
+
+int spy_sink_grouped(struct spy_sink *s, uint64_t v)
+{
+    char buf[32];
+    return spy_sink_puts(s, spy_grouped(v, buf, sizeof(buf)));
+}
+
+int spy_sink_fail(struct spy_sink *s, const char *fmt, ...)
+{
+    if (!s->failed) {
+        s->failed = 1;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->error, sizeof(s->error), fmt, ap);
+        va_end(ap);
+    }
+    return -1;
 }

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct spy_sink {
     int (*write)(struct spy_sink *s, const void *p, size_t n);
@@ -36,6 +37,13 @@ int spy_sink_json_str_xmlsafe(struct spy_sink *s, const char *str);
 /* XML/HTML text, escaped (also in attribute values: quotes are escaped);
  * invalid UTF-8 and characters XML forbids become U+FFFD. */
 int spy_sink_xml_str(struct spy_sink *s, const char *str);
+/* v with a comma between each three digits ("1,234,567"), into buf (32
+ * bytes hold any value); returns buf. */
+const char *spy_grouped(uint64_t v, char *buf, size_t cap);
+int spy_sink_grouped(struct spy_sink *s, uint64_t v);
+/* Mark the sink failed with this reason unless it already failed (the
+ * first reason stays); always -1, so a writer can `return spy_sink_fail()`. */
+int spy_sink_fail(struct spy_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Finish: for a file, flush, fsync and rename into place (or remove the
  * temporary file if anything failed).  Returns 0 or -1 with s->error. */
 int spy_sink_close(struct spy_sink *s);
