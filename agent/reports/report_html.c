@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "figures.h"
 #include "writers.h"
 
 #include "spyagent.h"
@@ -94,34 +95,16 @@ static const char script[] =
     "})();\n"
     "</script>\n";
 
-static double pct(uint64_t part, uint64_t whole)
-{
-    return whole ? 100.0 * (double)part / (double)whole : 0.0;
-}
-
-static void grouped(struct spy_sink *s, uint64_t v)
-{
-    char digits[24], out[32];
-    int n = snprintf(digits, sizeof(digits), "%" PRIu64, v), j = 0;
-    for (int i = 0; i < n; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            out[j++] = ',';
-        out[j++] = digits[i];
-    }
-    out[j] = '\0';
-    spy_sink_puts(s, out);
-}
-
 static void num_cell(struct spy_sink *s, uint64_t v)
 {
     spy_sink_printf(s, "<td class=\"n\" data-v=\"%" PRIu64 "\">", v);
-    grouped(s, v);
+    spy_sink_grouped(s, v);
     spy_sink_puts(s, "</td>");
 }
 
 static void pct_cell(struct spy_sink *s, uint64_t part, uint64_t whole)
 {
-    spy_sink_printf(s, "<td class=\"n\" data-v=\"%.4f\">%.1f%%</td>", pct(part, whole), pct(part, whole));
+    spy_sink_printf(s, "<td class=\"n\" data-v=\"%.4f\">%.1f%%</td>", spy_pct(part, whole), spy_pct(part, whole));
 }
 
 static void tag(struct spy_sink *s, int c)
@@ -141,18 +124,6 @@ static void fn_html(struct spy_sink *s, const struct spy_fn_stat *f)
             spy_sink_printf(s, ":%d", f->line);
         spy_sink_puts(s, "</span>");
     }
-}
-
-static int main_category(const uint64_t *cat)
-{
-    int best = -1;
-    uint64_t v = 0;
-    for (int c = 0; c < SPY_CAT_COUNT; c++)
-        if (cat[c] > v) {
-            v = cat[c];
-            best = c;
-        }
-    return best;
 }
 
 static void put_base64(struct spy_sink *s, const unsigned char *p, size_t n)
@@ -197,8 +168,8 @@ static void category_chart(struct spy_sink *s, const struct spy_analysis *a)
                         "<title>%s: %" PRIu64 " samples</title></rect>", label_w, y + 2, w, cat_colour[c],
                         spy_category_name(c), a->cat[c]);
         spy_sink_printf(s, "<text x=\"%d\" y=\"%d\" font-size=\"13\" fill=\"#1f2328\">%.1f%% (",
-                        label_w + bar_w + 10, y + 18, pct(a->cat[c], a->active));
-        grouped(s, a->cat[c]);
+                        label_w + bar_w + 10, y + 18, spy_pct(a->cat[c], a->active));
+        spy_sink_grouped(s, a->cat[c]);
         spy_sink_puts(s, ")</text></g>\n");
     }
     spy_sink_puts(s, "</svg>\n");
@@ -215,34 +186,16 @@ static void card(struct spy_sink *s, const char *k, const char *v, const char *d
     spy_sink_puts(s, "</div></div>\n");
 }
 
-static void fmt_grouped(char *buf, size_t cap, uint64_t v)
-{
-    char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
-    size_t j = 0;
-    for (int i = 0; i < n && j + 2 < cap; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            buf[j++] = ',';
-        buf[j++] = digits[i];
-    }
-    buf[j] = '\0';
-}
-
 int spy_report_html(const struct spy_profile *p, const struct spy_report_options *o, struct spy_sink *s)
 {
     struct spy_analysis a;
     struct spy_sink svg;
-    char err[256], v[64], d[128];
+    char v[64], d[128];
+    const char *title;
     int top = o && o->top > 0 ? o->top : 20;
 
-    if (s->failed)
+    if (spy_report_analyse(p, o, s, &a, &title) != 0)
         return -1;
-    if (spy_analyse(p, o ? o->categories : NULL, &a, err, sizeof(err)) != 0) {
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "%s", err);
-        return -1;
-    }
-    const char *title = o && o->title ? o->title : a.program[0] ? a.program : "profile";
 
     spy_sink_puts(s, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
@@ -258,9 +211,9 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
     spy_sink_xml_str(s, a.rules);
     spy_sink_puts(s, "</div></header>\n<main>\n<section id=\"summary\"><div class=\"cards\">\n");
 
-    fmt_grouped(v, sizeof(v), a.total);
+    spy_grouped(a.total, v, sizeof(v));
     if (a.idle)
-        snprintf(d, sizeof(d), "%.1f%% active, %.1f%% idle", pct(a.active, a.total), pct(a.idle, a.total));
+        snprintf(d, sizeof(d), "%.1f%% active, %.1f%% idle", spy_pct(a.active, a.total), spy_pct(a.idle, a.total));
     else
         snprintf(d, sizeof(d), "all active (idle not recorded)");
     card(s, "Samples", v, d);
@@ -272,7 +225,7 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
         snprintf(d, sizeof(d), "not in this file");
     }
     card(s, "Duration", v, d);
-    fmt_grouped(v, sizeof(v), a.nfns);
+    spy_grouped(a.nfns, v, sizeof(v));
     card(s, "Functions", v, "unique (name, file)");
     uint32_t busy = 0;
     for (uint32_t t = 0; t < a.nthreads; t++)
@@ -280,7 +233,7 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
     snprintf(v, sizeof(v), "%" PRIu32, busy);
     card(s, "Threads", v, "with samples");
     snprintf(v, sizeof(v), "%" PRIu32, a.nendpoints);
-    snprintf(d, sizeof(d), "%.1f%% of active samples", pct(a.in_endpoints, a.active));
+    snprintf(d, sizeof(d), "%.1f%% of active samples", spy_pct(a.in_endpoints, a.active));
     card(s, "Endpoints", v, d);
     spy_sink_puts(s, "</div></section>\n");
 
@@ -301,7 +254,7 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
         for (int k = 0; k < adv->nfns; k++) {
             spy_sink_puts(s, "<li>");
             fn_html(s, &a.fns[adv->fns[k]]);
-            spy_sink_printf(s, " &#8212; %.1f%%</li>", pct(adv->fn_samples[k], a.active));
+            spy_sink_printf(s, " &#8212; %.1f%%</li>", spy_pct(adv->fn_samples[k], a.active));
         }
         spy_sink_puts(s, "</ul><p>");
         spy_sink_xml_str(s, adv->text);
@@ -324,7 +277,7 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
             num_cell(s, ep->total);
             pct_cell(s, ep->total, a.active);
             spy_sink_puts(s, "<td>");
-            tag(s, main_category(ep->cat));
+            tag(s, spy_main_category(ep->cat));
             spy_sink_puts(s, "</td><td class=\"fn\">");
             fn_html(s, &a.fns[ep->top_fn]);
             spy_sink_puts(s, "</td></tr>\n");
@@ -352,7 +305,7 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
         num_cell(s, f->total);
         pct_cell(s, f->total, a.active);
         spy_sink_puts(s, "<td>");
-        tag(s, main_category(f->decided));
+        tag(s, spy_main_category(f->decided));
         spy_sink_printf(s, "</td><td data-v=\"%" PRIu64 "\"><div class=\"bar\" style=\"width:%.1f%%\"></div></td></tr>\n",
                         f->own, max_own ? 100.0 * (double)f->own / (double)max_own : 0);
     }
@@ -376,7 +329,7 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
         pct_cell(s, ts->total, a.total);
         pct_cell(s, ts->idle, ts->total);
         spy_sink_puts(s, "<td>");
-        tag(s, ts->total > ts->idle ? main_category(ts->cat) : -1);
+        tag(s, ts->total > ts->idle ? spy_main_category(ts->cat) : -1);
         spy_sink_puts(s, "</td></tr>\n");
     }
     spy_sink_puts(s, "</tbody></table></div></section>\n");

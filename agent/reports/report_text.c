@@ -15,37 +15,7 @@
 #include <string.h>
 
 #include "analysis.h"
-
-static const char *grouped(uint64_t v, char *buf, size_t cap)
-{
-    char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
-    size_t j = 0;
-    for (int i = 0; i < n && j + 2 < cap; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            buf[j++] = ',';
-        buf[j++] = digits[i];
-    }
-    buf[j] = '\0';
-    return buf;
-}
-
-static double pct(uint64_t part, uint64_t whole)
-{
-    return whole ? 100.0 * (double)part / (double)whole : 0.0;
-}
-
-static int main_category(const struct spy_fn_stat *f)
-{
-    int best = -1;
-    uint64_t v = 0;
-    for (int c = 0; c < SPY_CAT_COUNT; c++)
-        if (f->decided[c] > v) {
-            v = f->decided[c];
-            best = c;
-        }
-    return best;
-}
+#include "figures.h"
 
 /* Text wrapped at `width` columns, each line indented by `indent`. */
 static void put_wrapped(struct spy_sink *s, const char *text, int indent, int width)
@@ -74,25 +44,20 @@ static void put_wrapped(struct spy_sink *s, const char *text, int indent, int wi
 int spy_report_text(const struct spy_profile *p, const struct spy_report_options *o, struct spy_sink *s)
 {
     struct spy_analysis a;
-    char err[256], g1[32], g2[32], label[600];
+    char g1[32], g2[32], label[600];
+    const char *title;
     int top = o && o->top > 0 ? o->top : 20;
 
-    if (s->failed)
+    if (spy_report_analyse(p, o, s, &a, &title) != 0)
         return -1;
-    if (spy_analyse(p, o ? o->categories : NULL, &a, err, sizeof(err)) != 0) {
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "%s", err);
-        return -1;
-    }
-    const char *title = o && o->title ? o->title : a.program[0] ? a.program : "profile";
     spy_sink_printf(s, "spyagent performance report: %s", title);
     if (a.pid)
         spy_sink_printf(s, " (pid %d)", a.pid);
     spy_sink_puts(s, "\n==============================================================================\n");
-    spy_sink_printf(s, "Samples         %s", grouped(a.total, g1, sizeof(g1)));
+    spy_sink_printf(s, "Samples         %s", spy_grouped(a.total, g1, sizeof(g1)));
     if (a.idle)
-        spy_sink_printf(s, " (active %s, idle %s = %.1f%%)", grouped(a.active, g1, sizeof(g1)),
-                        grouped(a.idle, g2, sizeof(g2)), pct(a.idle, a.total));
+        spy_sink_printf(s, " (active %s, idle %s = %.1f%%)", spy_grouped(a.active, g1, sizeof(g1)),
+                        spy_grouped(a.idle, g2, sizeof(g2)), spy_pct(a.idle, a.total));
     else
         spy_sink_puts(s, " (all active; idle samples are not in this profile)");
     spy_sink_puts(s, "\n");
@@ -100,13 +65,13 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
         spy_sink_printf(s, "Duration        %.1f s at %d Hz\n", a.duration, a.rate);
     else
         spy_sink_puts(s, "Duration        unknown (the file does not say)\n");
-    spy_sink_printf(s, "Functions       %s unique\n", grouped(a.nfns, g1, sizeof(g1)));
+    spy_sink_printf(s, "Functions       %s unique\n", spy_grouped(a.nfns, g1, sizeof(g1)));
     uint32_t busy_threads = 0;
     for (uint32_t t = 0; t < a.nthreads; t++)
         busy_threads += a.threads[t].total > 0;
     spy_sink_printf(s, "Threads         %" PRIu32 "\n", busy_threads);
-    spy_sink_printf(s, "In endpoints    %s (%.1f%% of active)\n", grouped(a.in_endpoints, g1, sizeof(g1)),
-                    pct(a.in_endpoints, a.active));
+    spy_sink_printf(s, "In endpoints    %s (%.1f%% of active)\n", spy_grouped(a.in_endpoints, g1, sizeof(g1)),
+                    spy_pct(a.in_endpoints, a.active));
     spy_sink_printf(s, "Category rules  %s\n", a.rules);
 
     spy_sink_puts(s, "\nCategories (share of active samples)\n");
@@ -116,8 +81,8 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
         char bars[64];
         memset(bars, '#', (size_t)bar);
         bars[bar] = '\0';
-        spy_sink_printf(s, "  %-15s %9s  %5.1f%%  %s\n", spy_category_name(c), grouped(a.cat[c], g1, sizeof(g1)),
-                        pct(a.cat[c], a.active), bars);
+        spy_sink_printf(s, "  %-15s %9s  %5.1f%%  %s\n", spy_category_name(c), spy_grouped(a.cat[c], g1, sizeof(g1)),
+                        spy_pct(a.cat[c], a.active), bars);
     }
 
     spy_sink_printf(s, "\nTop %d functions (own: innermost frame; total: anywhere on the stack)\n", top);
@@ -127,9 +92,9 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
         if (f->own == 0)
             break;
         spy_fn_label(f, label, sizeof(label));
-        int mc = main_category(f);
-        spy_sink_printf(s, "  %8s  %5.1f%%  %9s  %5.1f%%  %-13s  %s\n", grouped(f->own, g1, sizeof(g1)),
-                        pct(f->own, a.active), grouped(f->total, g2, sizeof(g2)), pct(f->total, a.active),
+        int mc = spy_main_category(f->decided);
+        spy_sink_printf(s, "  %8s  %5.1f%%  %9s  %5.1f%%  %-13s  %s\n", spy_grouped(f->own, g1, sizeof(g1)),
+                        spy_pct(f->own, a.active), spy_grouped(f->total, g2, sizeof(g2)), spy_pct(f->total, a.active),
                         mc >= 0 ? spy_category_name(mc) : "-", label);
     }
 
@@ -147,9 +112,9 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
             char hot[600];
             spy_fn_label(&a.fns[ep->fn], label, sizeof(label));
             spy_fn_label(&a.fns[ep->top_fn], hot, sizeof(hot));
-            spy_sink_printf(s, "  %8s  %5.1f%%  %-5s  %-13s %5.1f%%  %s  [%s]\n", grouped(ep->total, g1, sizeof(g1)),
-                            pct(ep->total, a.active), ep->on_loop ? "async" : "sync",
-                            spy_category_name(best), pct(ep->cat[best], ep->total), label, hot);
+            spy_sink_printf(s, "  %8s  %5.1f%%  %-5s  %-13s %5.1f%%  %s  [%s]\n", spy_grouped(ep->total, g1, sizeof(g1)),
+                            spy_pct(ep->total, a.active), ep->on_loop ? "async" : "sync",
+                            spy_category_name(best), spy_pct(ep->cat[best], ep->total), label, hot);
         }
     }
 
@@ -164,8 +129,8 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
         for (int c = 0; c < SPY_CAT_COUNT; c++)
             if (ts->cat[c] > ts->cat[best])
                 best = c;
-        spy_sink_printf(s, "  %8s  %5.1f%%  %5.1f%%  %-13s  %.*s (%d)\n", grouped(ts->total, g1, sizeof(g1)),
-                        pct(ts->total, a.total), pct(ts->idle, ts->total),
+        spy_sink_printf(s, "  %8s  %5.1f%%  %5.1f%%  %-13s  %.*s (%d)\n", spy_grouped(ts->total, g1, sizeof(g1)),
+                        spy_pct(ts->total, a.total), spy_pct(ts->idle, ts->total),
                         ts->total > ts->idle ? spy_category_name(best) : "idle",
                         (int)sizeof(th->name), th->name[0] ? th->name : "?", th->tid);
     }
@@ -179,7 +144,7 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
         for (int k = 0; k < adv->nfns; k++) {
             spy_fn_label(&a.fns[adv->fns[k]], label, sizeof(label));
             spy_sink_printf(s, "     %s %s (%.1f%%)\n", k ? "      " : "From:", label,
-                            pct(adv->fn_samples[k], a.active));
+                            spy_pct(adv->fn_samples[k], a.active));
         }
         put_wrapped(s, adv->text, 5, 78);
     }
