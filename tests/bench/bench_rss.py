@@ -24,25 +24,17 @@ import benchlib as bl
 
 
 def parse_args():
-    p = bl.arg_parser(__doc__.split("\n")[0])
+    p = bl.arg_parser(__doc__.split("\n")[0], rounds=1, rounds_help="rounds; each runs both targets side by side",
+                      rate=1000, rate_help="SPY_RATE for the agent target", python="/usr/bin/python3.11")
     p.add_argument("--seconds", type=bl.positive_float(5, 3600), default=60.0,
                    help="how long the targets run before the final reading (default: 60)")
-    p.add_argument("--rounds", type=bl.positive_int(1, 100), default=1,
-                   help="rounds; each runs both targets side by side (default: 1)")
-    p.add_argument("--rate", type=bl.positive_int(1, 10000), default=1000,
-                   help="SPY_RATE for the agent target (default: 1000)")
     p.add_argument("--threads", type=bl.positive_int(1, 256), default=8,
                    help="worker threads in the target (default: 8)")
     p.add_argument("--functions", type=bl.positive_int(10, 200000), default=2000,
                    help="distinct generated functions (default: 2000)")
     p.add_argument("--modules", type=bl.positive_int(1, 10000), default=50,
                    help="synthetic source files the functions are spread over (default: 50)")
-    p.add_argument("--python", default="/usr/bin/python3.11",
-                   help="interpreter (default: /usr/bin/python3.11)")
-    args = p.parse_args()
-    args.build = bl.check_build(p, args.build)
-    if not os.access(args.python, os.X_OK):
-        p.error("--python %s is not an executable" % args.python)
+    args = bl.parse_args(p)
     if args.modules > args.functions:
         p.error("--modules (%d) must not exceed --functions (%d)" % (args.modules, args.functions))
     return args

@@ -26,9 +26,9 @@ DEFAULT_DEPTHS = [10, 50, 150]
 
 
 def parse_args():
-    p = bl.arg_parser(__doc__.split("\n")[0])
-    p.add_argument("--rounds", type=bl.positive_int(1, 100), default=5,
-                   help="interleaved rounds per (python, depth); median reported (default: 5)")
+    p = bl.arg_parser(__doc__.split("\n")[0], rounds=5,
+                      rounds_help="interleaved rounds per (python, depth); median reported",
+                      rate=1000, rate_help="SPY_RATE for the targets")
     p.add_argument("--seconds", type=bl.positive_float(0.5, 600), default=3.0,
                    help="how long each target samples before reading status (default: 3)")
     p.add_argument("--depths", type=bl.int_list(3, 900), default=DEFAULT_DEPTHS,
@@ -36,10 +36,7 @@ def parse_args():
     p.add_argument("--pythons", default=None,
                    help="comma-separated interpreter paths (default: pyenv 3.9-3.13 "
                         "and /usr/bin/python3.11)")
-    p.add_argument("--rate", type=bl.positive_int(1, 10000), default=1000,
-                   help="SPY_RATE for the targets (default: 1000)")
-    args = p.parse_args()
-    args.build = bl.check_build(p, args.build)
+    args = bl.parse_args(p)
     if args.pythons:
         pythons = []
         for exe in [s.strip() for s in args.pythons.split(",") if s.strip()]:

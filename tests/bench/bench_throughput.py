@@ -23,9 +23,7 @@ import benchlib as bl
 
 
 def parse_args():
-    p = bl.arg_parser(__doc__.split("\n")[0])
-    p.add_argument("--rounds", type=bl.positive_int(1, 100), default=7,
-                   help="interleaved rounds (default: 7)")
+    p = bl.arg_parser(__doc__.split("\n")[0], rounds=7, python="/usr/bin/python3.11")
     p.add_argument("--seconds", type=bl.positive_float(0.2, 600), default=3.0,
                    help="measured wall time per run (default: 3)")
     p.add_argument("--warmup", type=bl.positive_float(0, 60), default=0.5,
@@ -36,12 +34,7 @@ def parse_args():
                    help="comma-separated SPY_RATE values to compare (default: 100,1000)")
     p.add_argument("--cpu", type=bl.positive_int(0, 4095), default=0,
                    help="core to pin to with taskset (default: 0)")
-    p.add_argument("--python", default="/usr/bin/python3.11",
-                   help="interpreter (default: /usr/bin/python3.11)")
-    args = p.parse_args()
-    args.build = bl.check_build(p, args.build)
-    if not os.access(args.python, os.X_OK):
-        p.error("--python %s is not an executable" % args.python)
+    args = bl.parse_args(p)
     if not shutil.which("taskset"):
         p.error("taskset not found (Debian package util-linux)")
     if args.cpu not in os.sched_getaffinity(0):

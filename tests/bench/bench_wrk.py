@@ -30,9 +30,8 @@ APP_DIR = os.path.join(bl.REPO, "examples")
 
 
 def parse_args():
-    p = bl.arg_parser(__doc__.split("\n")[0])
-    p.add_argument("--rounds", type=bl.positive_int(1, 100), default=5,
-                   help="interleaved rounds (default: 5)")
+    p = bl.arg_parser(__doc__.split("\n")[0], rounds=5, rate=100, python="/usr/bin/python3.11",
+                      python_help="interpreter with fastapi and uvicorn")
     p.add_argument("--duration", type=bl.positive_int(1, 3600), default=10,
                    help="wrk -d seconds per measurement (default: 10)")
     p.add_argument("--warmup", type=bl.positive_int(0, 600), default=2,
@@ -43,17 +42,12 @@ def parse_args():
                    help="wrk -c (default: 16)")
     p.add_argument("--paths", default="/json,/cpu",
                    help="comma-separated app paths, one table row each (default: /json,/cpu)")
-    p.add_argument("--rate", type=bl.positive_int(1, 10000), default=100,
-                   help="SPY_RATE for the agent runs (default: 100)")
     p.add_argument("--cpu-budget", type=bl.positive_float(0, 100), default=None,
                    help="SPY_CPU_BUDGET for the agent runs (default: the agent's default)")
     p.add_argument("--viewers", type=bl.positive_int(0, 100), default=0,
                    help="also measure the agent with this many WebSocket viewers reading 10 pushes/s "
                         "(SPY_INTERVAL=100); 0 = not (default: 0)")
-    p.add_argument("--python", default="/usr/bin/python3.11",
-                   help="interpreter with fastapi and uvicorn (default: /usr/bin/python3.11)")
-    args = p.parse_args()
-    args.build = bl.check_build(p, args.build)
+    args = bl.parse_args(p)
     if args.threads > args.connections:
         p.error("--threads (%d) must not exceed --connections (%d), as wrk requires"
                 % (args.threads, args.connections))
@@ -63,8 +57,6 @@ def parse_args():
     args.paths = paths
     if not shutil.which("wrk"):
         p.error("wrk not found (Debian package wrk)")
-    if not os.access(args.python, os.X_OK):
-        p.error("--python %s is not an executable" % args.python)
     check = subprocess.run([args.python, "-c", "import fastapi, uvicorn; print('ok')"],
                            env=bl.clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            universal_newlines=True)

@@ -59,12 +59,33 @@ def clean_env(base=None):
     return env
 
 
-def arg_parser(description):
-    """An ArgumentParser with the options every benchmark shares."""
+def arg_parser(description, rounds=None, rounds_help="interleaved rounds", rate=None,
+               rate_help="SPY_RATE for the agent runs", python=None, python_help="interpreter"):
+    """An ArgumentParser with the options every benchmark shares: --build,
+    and, when given a default, --rounds, --rate and --python.  Read it with
+    parse_args(), which also checks --build and --python."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--build", default="build",
                    help="meson build directory holding agent/%s (default: ./build)" % LIB_NAME)
+    if rounds is not None:
+        p.add_argument("--rounds", type=positive_int(1, 100), default=rounds,
+                       help="%s (default: %d)" % (rounds_help, rounds))
+    if rate is not None:
+        p.add_argument("--rate", type=positive_int(1, 10000), default=rate,
+                       help="%s (default: %d)" % (rate_help, rate))
+    if python is not None:
+        p.add_argument("--python", default=python, help="%s (default: %s)" % (python_help, python))
     return p
+
+
+def parse_args(parser):
+    """Parse the command line; --build becomes a Build, and a --python that
+    is not an executable is refused (exit 2 with the reason)."""
+    args = parser.parse_args()
+    args.build = check_build(parser, args.build)
+    if getattr(args, "python", None) is not None and not os.access(args.python, os.X_OK):
+        parser.error("--python %s is not an executable" % args.python)
+    return args
 
 
 def check_build(parser, build_dir):
