@@ -27,18 +27,30 @@
 
 #include "log.h"
 
+/* Where a number starts in s (leading spaces skipped), or NULL if s is blank. */
+static const char *number_start(const char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    return *s ? s : NULL;
+}
+
+/* True if the conversion ended cleanly: no error, only spaces after it. */
+static bool number_end(const char *end)
+{
+    while (isspace((unsigned char)*end))
+        end++;
+    return errno == 0 && *end == '\0';
+}
+
 static int parse_int(const char *s, long lo, long hi, long *out)
 {
     char *end;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (*s == '\0')
+    if (!(s = number_start(s)))
         return -1;
     errno = 0;
     long v = strtol(s, &end, 10);
-    while (isspace((unsigned char)*end))
-        end++;
-    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+    if (!number_end(end) || v < lo || v > hi)
         return -1;
     *out = v;
     return 0;
@@ -47,15 +59,11 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 static int parse_double(const char *s, double lo, double hi, double *out)
 {
     char *end;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (*s == '\0')
+    if (!(s = number_start(s)))
         return -1;
     errno = 0;
     double v = strtod(s, &end);
-    while (isspace((unsigned char)*end))
-        end++;
-    if (errno != 0 || *end != '\0' || !isfinite(v) || v < lo || v > hi)
+    if (!number_end(end) || !isfinite(v) || v < lo || v > hi)
         return -1;
     *out = v;
     return 0;
