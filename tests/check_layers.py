@@ -154,30 +154,28 @@ def defined_in(binary):
     return set().union(*d.values()) if d else set()
 
 
+def check_carries_none(binary, libs, names, what, missing):
+    """binary defines no global symbol of the libraries called names."""
+    before = len(failures)
+    banned = set()
+    for name in names:
+        if name in libs:
+            banned |= set().union(*symbols(libs[name])[0].values())
+    for s in sorted(defined_in(binary) & banned):
+        fail('%s carries %s, %s' % (os.path.basename(binary), s, what))
+    if not banned:
+        fail(missing)
+    return before
+
+
 def check_links(libs, module, spyctl):
     if module:
-        before = len(failures)
-        offline = set()
-        for name, lib in libs.items():
-            if name in OFFLINE:
-                offline |= set().union(*symbols(lib)[0].values())
-        have = defined_in(module) & offline
-        for s in sorted(have):
-            fail('%s carries %s, which only spyctl needs' % (os.path.basename(module), s))
-        if not offline:
-            fail('no spyctl-only libraries given (formats_read=, reports_diff=)')
+        before = check_carries_none(module, libs, OFFLINE, 'which only spyctl needs',
+                                    'no spyctl-only libraries given (formats_read=, reports_diff=)')
         report('the in-process module carries no spyctl-only code', before)
     if spyctl:
-        before = len(failures)
-        live = set()
-        for name in ('sampling', 'serving'):
-            if name in libs:
-                live |= set().union(*symbols(libs[name])[0].values())
-        have = defined_in(spyctl) & live
-        for s in sorted(have):
-            fail('%s carries %s (sampling or serving)' % (os.path.basename(spyctl), s))
-        if not live:
-            fail('no sampling= or serving= library given')
+        before = check_carries_none(spyctl, libs, ('sampling', 'serving'), 'of sampling or serving',
+                                    'no sampling= or serving= library given')
         report('spyctl carries no sampling, serving or lifecycle code', before)
 
 
