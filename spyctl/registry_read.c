@@ -1,7 +1,7 @@
 /*
  * registry_read.c — spyctl's side of the agents' registry: one small JSON
  * file per running agent, PID.json, in a per-user directory (see
- * agent/registry.c for the writer).  The directory is trusted only if it
+ * agent/serving/registry.c for the writer).  The directory is trusted only if it
  * is a directory owned by this user with no group/other access, so another
  * user cannot point spyctl at a port of their choosing.  An entry whose
  * pid is dead (or that does not parse) is stale: it is skipped and

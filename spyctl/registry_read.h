@@ -1,5 +1,5 @@
 /* registry_read.h — reading the agents' per-user registry (PID.json files
- * written by agent/registry.c), ignoring and removing stale entries. */
+ * written by agent/serving/registry.c), ignoring and removing stale entries. */
 #ifndef SPYCTL_REGISTRY_READ_H
 #define SPYCTL_REGISTRY_READ_H
 

@@ -8,7 +8,11 @@
  * reads are re-targeted at the child's pid; the counts inherited from the
  * parent are dropped (the child's profile is its own); and a new sampler is
  * started that waits until the interpreter has pruned the parent's threads
- * (CPython does that after our handler has run) before its first sample.
+ * (CPython does that after our handler has run) before its first sample;
+ * a forked worker starts its own link to the root (spy-leaf).
+ *
+ * Threads: all three run on the thread that calls fork(), in the parent
+ * and then in the child, where it is the only thread.
  */
 #include "fork.h"
 

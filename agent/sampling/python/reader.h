@@ -1,6 +1,6 @@
 /*
  * reader.h — the one interface between version-independent agent code and
- * the per-CPython-version readers in agent/python/.
+ * the per-CPython-version readers in agent/sampling/python/.
  *
  * Each reader is python/reader.c compiled against one CPython minor
  * version's own (internal) headers.  Everything above this header sees only
