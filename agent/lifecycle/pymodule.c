@@ -2,11 +2,12 @@
  * pymodule.c — the `spyagent` Python extension module, without linking to
  * Python.
  *
- * libspyagent.so doubles as the extension module (build/agent/spyagent.so
- * is a link to it), so one build serves every CPython 3.9–3.13 and an
- * `import spyagent` inside a preloaded process gets the agent already
- * running.  Because the same object is preloaded into programs that are not
- * Python, it must not reference any Python symbol: the handful of C-API
+ * spyagent.so, the agent proper, doubles as the extension module (the
+ * preloaded libspyagent.so loads that same file), so one build serves
+ * every CPython 3.9–3.13 and an `import spyagent` inside a preloaded
+ * process gets the agent already running.  Because the same object is
+ * loaded into a process before anyone knows its Python version, it must
+ * not reference any Python symbol: the handful of C-API
  * functions used here are looked up with dlsym when the module is
  * initialised, and only the stable-ABI struct layouts (PyModuleDef,
  * PyMethodDef), identical across those versions, are spelled out below.
