@@ -21,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "profile_read.h"
-
 struct rule {
     int category;
     bool has_file, has_function;
