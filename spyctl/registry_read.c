@@ -1,11 +1,12 @@
 /*
  * registry_read.c — spyctl's side of the agents' registry: one small JSON
  * file per running agent, PID.json, in a per-user directory (see
- * agent/serving/registry.c for the writer).  The directory is trusted only if it
- * is a directory owned by this user with no group/other access, so another
- * user cannot point spyctl at a port of their choosing.  An entry whose
- * pid is dead (or that does not parse) is stale: it is skipped and
- * removed.  Single-threaded.
+ * agent/serving/registry.c for the writer).  Where it is, and that it is
+ * trusted only if it is a directory owned by this user with no group/other
+ * access (so another user cannot point spyctl at a port of their
+ * choosing), is agent/base/rundir.c's rule, shared with the agent.  An
+ * entry whose pid is dead (or that does not parse) is stale: it is skipped
+ * and removed.  Single-threaded.
  */
 #include "registry_read.h"
 
@@ -20,23 +21,14 @@
 
 #include <cjson/cJSON.h>
 
+#include "rundir.h"
 #include "ws_client.h"
 
-int spyctl_registry_dir(char *out, size_t cap)
+/* The registry directory, if it can be trusted: 0, else -1. */
+static int trusted_dir(char *out, size_t cap)
 {
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n;
-    if (xdg && xdg[0] == '/' && access(xdg, W_OK) == 0)
-        n = snprintf(out, cap, "%s/spyagent", xdg);
-    else
-        n = snprintf(out, cap, "/tmp/spyagent-%u", (unsigned)getuid());
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
-static bool dir_trusted(const char *dir)
-{
-    struct stat st;
-    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() && !(st.st_mode & 077);
+    char err[300];
+    return spy_registry_dir(out, cap, false, err, sizeof(err));
 }
 
 static bool pid_alive(int pid)
@@ -96,7 +88,7 @@ static int load_entry(const char *path, struct spyctl_reg_entry *e)
 int spyctl_registry_find(int pid, struct spyctl_reg_entry *e)
 {
     char dir[1024], path[1100];
-    if (spyctl_registry_dir(dir, sizeof(dir)) != 0 || !dir_trusted(dir))
+    if (trusted_dir(dir, sizeof(dir)) != 0)
         return -1;
     snprintf(path, sizeof(path), "%.1024s/%d.json", dir, pid);
     return load_entry(path, e) == 0 && e->pid == pid ? 0 : -1;
@@ -106,7 +98,7 @@ int spyctl_registry_list(struct spyctl_reg_entry **out)
 {
     *out = NULL;
     char dir[1024], path[1400];
-    if (spyctl_registry_dir(dir, sizeof(dir)) != 0 || !dir_trusted(dir))
+    if (trusted_dir(dir, sizeof(dir)) != 0)
         return 0;
     DIR *d = opendir(dir);
     if (!d)

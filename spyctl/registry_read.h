@@ -15,9 +15,6 @@ struct spyctl_reg_entry {
     bool token_required;
 };
 
-/* The registry directory: $XDG_RUNTIME_DIR/spyagent when XDG_RUNTIME_DIR is
- * set and writable, else /tmp/spyagent-UID.  0, or -1 (path too long). */
-int spyctl_registry_dir(char *out, size_t cap);
 /* The entry of pid if it is registered and alive: 0, else -1.  A stale
  * entry (dead pid) is removed. */
 int spyctl_registry_find(int pid, struct spyctl_reg_entry *e);

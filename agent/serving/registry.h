@@ -6,9 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* $XDG_RUNTIME_DIR/spyagent, or /tmp/spyagent-UID; created mode 0700 and
- * checked to be ours.  0, or -1 with err filled. */
-int spy_registry_dir(char *out, size_t cap, bool create, char *err, size_t errlen);
+#include "rundir.h"            /* spy_registry_dir: where the entries go */
 
 /* Write this process's entry, PID.json (atomically): role "root" or
  * "leaf", the WebSocket host and port that serve it (the root's for a
