@@ -14,8 +14,9 @@ Keeps the agent's floors in order (docs/DESIGN.md, "Layers"):
 2. Symbols: an object of layer L refers to no symbol defined in a layer
    above L (from the static library of each layer, given as LAYER=LIB.a).
 3. Linking: the in-process module (--module) carries none of the code that
-   only spyctl needs (the libraries named formats_read= and reports_diff=),
-   and spyctl (--spyctl) carries none of sampling, serving or lifecycle.
+   only spyctl needs (the libraries named formats_offline= and
+   reports_offline=), and spyctl (--spyctl) carries none of sampling,
+   serving or lifecycle.
 
 Prints one line per check and each offence; exits 1 if any failed.
 """
@@ -27,7 +28,7 @@ import sys
 LAYERS = ['base', 'sampling', 'formats', 'reports', 'serving', 'lifecycle']
 RANK = {name: i for i, name in enumerate(LAYERS)}
 # the libraries that hold a layer's spyctl-only part
-OFFLINE = {'formats_read': 'formats', 'reports_diff': 'reports'}
+OFFLINE = {'formats_offline': 'formats', 'reports_offline': 'reports'}
 SPYCTL_MAY_INCLUDE = {'base', 'formats', 'reports', 'public', 'spyctl'}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
@@ -171,7 +172,7 @@ def check_carries_none(binary, libs, names, what, missing):
 def check_links(libs, module, spyctl):
     if module:
         before = check_carries_none(module, libs, OFFLINE, 'which only spyctl needs',
-                                    'no spyctl-only libraries given (formats_read=, reports_diff=)')
+                                    'no spyctl-only libraries given (formats_offline=, reports_offline=)')
         report('the in-process module carries no spyctl-only code', before)
     if spyctl:
         before = check_carries_none(spyctl, libs, ('sampling', 'serving'), 'of sampling or serving',
@@ -208,7 +209,7 @@ def main(argv):
         elif '=' in a:
             name, lib = a.split('=', 1)
             if OFFLINE.get(name, name) not in RANK:
-                print('check_layers: unknown layer "%s" (expected one of %s, formats_read, reports_diff)'
+                print('check_layers: unknown layer "%s" (expected one of %s, formats_offline, reports_offline)'
                       % (name, ', '.join(LAYERS)), file=sys.stderr)
                 return 2
             libs[name] = lib
