@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "memread.h"
 
 static int parse_int(const char *s, long lo, long hi, long *out)
 {
@@ -189,6 +190,20 @@ static int set_origins(struct spy_config *c, const char *v)
     return 0;
 }
 
+static int set_read_method(struct spy_config *c, const char *v)
+{
+    static const struct { const char *name; enum spy_read_pref pref; } methods[] = {
+        { "auto", SPY_READ_AUTO }, { "guarded", SPY_READ_GUARDED },
+        { "vm_readv", SPY_READ_VM_READV }, { "pipe", SPY_READ_PIPE },
+    };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcasecmp(v, methods[i].name) == 0) {
+            c->read_method = (int)methods[i].pref;
+            return 0;
+        }
+    return -1;
+}
+
 struct setting {
     const char *key;
     int (*set)(struct spy_config *, const char *);
@@ -208,10 +223,11 @@ static const struct setting settings[] = {
     { "token", set_token, "8 to 256 printable characters without spaces" },
     { "max_memory", set_max_memory, "a whole number of MiB from 8 to 4096" },
     { "origins", set_origins, "comma-separated browser origins, each null or http(s)://host[:port]" },
+    { "read_method", set_read_method, "auto, guarded, vm_readv or pipe" },
 };
 
 const char *const spy_config_keys[] = {
-    "enabled", "rate", "cpu_budget", "ws_host", "ws_port", "data_dir", "log", "history", "interval", "token", "max_memory", "origins", NULL,
+    "enabled", "rate", "cpu_budget", "ws_host", "ws_port", "data_dir", "log", "history", "interval", "token", "max_memory", "origins", "read_method", NULL,
 };
 
 void spy_config_defaults(struct spy_config *c)
@@ -227,6 +243,7 @@ void spy_config_defaults(struct spy_config *c)
     c->history = 300;
     c->interval_ms = 1000;
     c->max_memory_mb = 64;
+    c->read_method = SPY_READ_AUTO;
 }
 
 /* Values are quoted in messages; keep them printable and short. */
@@ -266,7 +283,7 @@ int spy_config_set(struct spy_config *c, const char *key, const char *value,
         return -1;
     }
     snprintf(err, errlen, "unknown setting '%s': accepted settings are enabled, rate, cpu_budget, ws_host, ws_port, "
-             "data_dir, log, history, interval, token, max_memory, origins", label);
+             "data_dir, log, history, interval, token, max_memory, origins, read_method", label);
     return -1;
 }
 

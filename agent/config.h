@@ -21,6 +21,7 @@ struct spy_config {
     char token[257];
     int max_memory_mb;        /* cap on the stack store's memory */
     char origins[1024];       /* extra browser origins, comma-separated */
+    int read_method;          /* enum spy_read_pref (memread.h) */
 };
 
 void spy_config_defaults(struct spy_config *c);

@@ -99,7 +99,7 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
             goto out;
         a->python_found = true;
     }
-    if (spy_memread_init() != 0) {
+    if (spy_memread_init((enum spy_read_pref)cfg.read_method) != 0) {
         snprintf(err, errlen, "cannot read this process's memory (process_vm_readv and pipe both failed); the agent is off");
         goto out;
     }
@@ -238,6 +238,7 @@ void spy_get_status(struct spy_status *st)
     st->sample_cost_us = cn ? (double)atomic_load(&a->cost_ns_sum) / (double)cn / 1000.0 : 0.0;
     st->threads = (int)atomic_load(&a->threads_seen);
     st->read_method = spy_memread_method();
+    st->read_method_reason = spy_memread_reason();
     st->history = a->store_ready ? a->store.history : a->cfg.history;
     if (a->store_ready) {
         pthread_mutex_lock(&a->store.lock);

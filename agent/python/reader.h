@@ -42,6 +42,10 @@ struct spy_raw_frame {
     uint32_t pad;
 };
 
+/* How many walks in a row may reuse a thread's frames before one walks it
+ * whole again (a bound on what a wrong "unchanged" could cost). */
+#define SPY_MAX_REUSE 100
+
 struct spy_raw_thread {
     uint64_t tstate;
     uint64_t thread_id;      /* pthread_t, as threading.get_ident() */
@@ -50,6 +54,15 @@ struct spy_raw_thread {
     bool truncated;          /* deeper than SPY_MAX_DEPTH */
     uint16_t depth;
     uint64_t thread_obj;     /* the threading.Thread instance if found, else 0 */
+    /* The innermost frame as last read: its address, code object, current
+     * instruction and caller (and the top of the data stack on 3.11+).  A
+     * walk that finds the same thread (same tstate, same slot of the array)
+     * with the same top keeps the frames already here instead of walking
+     * them again, and sets `unchanged`.  Callers that want a fresh walk
+     * pass zeroed threads. */
+    uint64_t top[5];
+    bool unchanged;
+    uint8_t reused;          /* walks in a row that kept these frames */
     struct spy_raw_frame frames[SPY_MAX_DEPTH];  /* innermost first */
 };
 
