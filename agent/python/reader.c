@@ -337,8 +337,10 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
             t->truncated = true;
             break;
         }
+        /* only the head of the frame: back, code, generator, last instruction */
+        _Static_assert(offsetof(PyFrameObject, f_gen) < offsetof(PyFrameObject, f_lasti), "f_gen in the head");
         PyFrameObject fo;
-        if (rd(&fo, f, sizeof(fo)) != 0) {
+        if (rd(&fo, f, offsetof(PyFrameObject, f_lasti) + sizeof(fo.f_lasti)) != 0) {
             st->torn++;
             t->truncated = true;
             break;
@@ -353,8 +355,10 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
         rf->offset = fo.f_lasti < 0 || fo.f_lasti > INT32_MAX / (int)sizeof(_Py_CODEUNIT)
                          ? -1 : fo.f_lasti * (int32_t)sizeof(_Py_CODEUNIT);
 #endif
-        outermost_local0 = (uint64_t)(uintptr_t)fo.f_localsplus[0];
+        uint64_t here = f;
         f = (uint64_t)(uintptr_t)fo.f_back;
+        if (f == 0 && rd(&outermost_local0, here + offsetof(PyFrameObject, f_localsplus), sizeof(uint64_t)) != 0)
+            outermost_local0 = 0;   /* the first local of the outermost frame: threading's Thread */
         if (f == 0 && fo.f_gen != NULL) {
             /* A running generator always has a caller; one without is
              * suspended, so it was not on this stack when the walk began:
