@@ -49,12 +49,17 @@
 
 #include "log.h"
 
+/* A sanitizer owns the fault signals, and a memcpy of freed memory would be
+ * one of its reports: sanitizer builds never copy guarded. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED_BUILD 1          /* memcpy of freed memory is a sanitizer report */
+#define SANITIZED_BUILD 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
 #define SANITIZED_BUILD 1
 #endif
+#endif
+#ifndef SANITIZED_BUILD
+#define SANITIZED_BUILD 0
 #endif
 
 enum method { METHOD_NONE, METHOD_VM_READV, METHOD_PIPE };
@@ -159,14 +164,14 @@ bool spy_memread_guard_start(void)
         return false;
     if (pref == SPY_READ_VM_READV || pref == SPY_READ_PIPE)
         return false;
-#ifdef SANITIZED_BUILD
-    atomic_store(&reason, "this build is instrumented by a sanitizer, which owns SIGSEGV and SIGBUS");
-    if (pref == SPY_READ_GUARDED)
-        spy_log(SPY_LOG_INFO, "SPY_READ_METHOD=guarded: not in a sanitizer build; reading memory with %s",
-                spy_memread_method());
-    atomic_store(&guard_lost, true);
-    return false;
-#else
+    if (SANITIZED_BUILD) {
+        atomic_store(&reason, "this build is instrumented by a sanitizer, which owns SIGSEGV and SIGBUS");
+        if (pref == SPY_READ_GUARDED)
+            spy_log(SPY_LOG_INFO, "SPY_READ_METHOD=guarded: not in a sanitizer build; reading memory with %s",
+                    spy_memread_method());
+        atomic_store(&guard_lost, true);
+        return false;
+    }
     sigemptyset(&fault_signals);
     sigaddset(&fault_signals, SIGSEGV);
     sigaddset(&fault_signals, SIGBUS);
@@ -216,7 +221,6 @@ bool spy_memread_guard_start(void)
     atomic_store(&reason, "SIGSEGV and SIGBUS are ours: direct copies, faults turned into failed reads");
     atomic_store(&guard_on, true);
     return true;
-#endif
 }
 
 void spy_memread_guard_check(uint64_t now_ns)
