@@ -91,9 +91,24 @@ struct thread_memo {
     uint64_t decided_wall;         /* when `busy` was last measured (0 = never) */
 };
 
+/* Samples of one thread not yet added to the store: while a thread keeps
+ * the same stack and flags, its samples are counted here and added in one
+ * go when something changes, when the second turns (so every sample still
+ * lands in its own second) or when a recording starts or stops. */
+struct pending {
+    int slot;
+    uint32_t stack;
+    unsigned flags;
+    uint32_t n;
+};
+
 struct sampler {
     struct spy_raw_thread *raw;
     struct thread_memo *memo;
+    struct pending *pend;
+    int pend_hi;                   /* pend[i] may be non-empty for i < pend_hi */
+    int64_t pend_sec;              /* the second the pending samples belong to */
+    bool pend_rec;                 /* recording state they were counted under */
     void *scratch;
     struct spy_symbols sym;
     uint32_t *stack;
@@ -123,6 +138,40 @@ static bool started_by_threading(struct sampler *sm, const struct spy_raw_thread
     const char *name = spy_intern_bytes(&spy_agent.store.strings, e->name, &nlen);
     const char *file = spy_intern_bytes(&spy_agent.store.strings, e->file, &flen);
     return ends_with(name, nlen, "_bootstrap") && ends_with(file, flen, "threading.py");
+}
+
+/* Store lock held. */
+static void flush_one(struct spy_store *s, struct pending *p)
+{
+    if (p->n == 0)
+        return;
+    spy_store_add(s, p->slot, p->stack, p->flags, p->n);
+    p->n = 0;
+}
+
+/* Store lock held. */
+static void flush_all(struct sampler *sm, struct spy_store *s)
+{
+    for (int i = 0; i < sm->pend_hi; i++)
+        flush_one(s, &sm->pend[i]);
+    sm->pend_hi = 0;
+}
+
+/* Store lock held: one sample of the thread at index i. */
+static void count_sample(struct sampler *sm, struct spy_store *s, int i, int slot, uint32_t stack, unsigned flags)
+{
+    struct pending *p = &sm->pend[i];
+    if (p->n > 0 && p->slot == slot && p->stack == stack && p->flags == flags && p->n < UINT32_MAX) {
+        p->n++;
+        return;
+    }
+    flush_one(s, p);
+    p->slot = slot;
+    p->stack = stack;
+    p->flags = flags;
+    p->n = 1;
+    if (i >= sm->pend_hi)
+        sm->pend_hi = i + 1;
 }
 
 /* How long a thread whose stack has not moved keeps its busy/idle answer
@@ -215,6 +264,17 @@ static void tick(struct sampler *sm, uint64_t now_ns)
     struct spy_store *s = &a->store;
     uint64_t dropped = 0;
     pthread_mutex_lock(&s->lock);
+    if (sec != sm->pend_sec || s->rec_active != sm->pend_rec) {
+        /* the pending samples go into the second (and the recording state)
+         * they were taken in, before the store rolls to the next one */
+        flush_all(sm, s);
+        sm->pend_sec = sec;
+        sm->pend_rec = s->rec_active;
+    }
+    for (int i = n; i < sm->pend_hi; i++)
+        flush_one(s, &sm->pend[i]);     /* threads that are gone */
+    if (sm->pend_hi > n)
+        sm->pend_hi = n;
     for (int i = 0; i < n; i++) {
         struct spy_raw_thread *t = &sm->raw[i];
         struct thread_memo *m = &sm->memo[i];
@@ -259,7 +319,7 @@ static void tick(struct sampler *sm, uint64_t now_ns)
             }
         }
         unsigned flags = (idle ? SPY_FLAG_IDLE : 0) | (t->gil ? SPY_FLAG_GIL : 0);
-        spy_store_count(s, slot, stack, flags, sec);
+        count_sample(sm, s, i, slot, stack, flags);
         sl->samples++;
     }
     pthread_mutex_unlock(&s->lock);
@@ -317,6 +377,7 @@ static void sampler_free(struct sampler *sm)
 {
     free(sm->raw);
     free(sm->memo);
+    free(sm->pend);
     free(sm->scratch);
     free(sm->stack);
     free(sm->names);
@@ -374,13 +435,15 @@ void *spy_sampler_main(void *arg)
         return NULL;
     }
     atomic_store(&a->attached, true);
-    sm.raw = calloc(SPY_MAX_THREADS, sizeof(*sm.raw));
+    sm.raw = spy_raw_threads_new(SPY_MAX_THREADS);
     sm.memo = calloc(SPY_MAX_THREADS, sizeof(*sm.memo));
+    sm.pend = calloc(SPY_MAX_THREADS, sizeof(*sm.pend));
+    sm.pend_sec = -1;
     sm.scratch = malloc(SPY_WALK_SCRATCH);
     sm.stack = calloc(SPY_MAX_DEPTH, sizeof(*sm.stack));
     sm.names = calloc(SPY_MAX_THREADS, sizeof(*sm.names));
     sm.name_ok = calloc(SPY_MAX_THREADS, sizeof(*sm.name_ok));
-    if (!sm.raw || !sm.memo || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
+    if (!sm.raw || !sm.memo || !sm.pend || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
         || spy_symbols_init(&sm.sym, a->py.reader, &a->py.ip) != 0) {
         spy_log(SPY_LOG_ERROR, "out of memory starting the sampler; the agent is off");
         sampler_free(&sm);
@@ -456,6 +519,9 @@ void *spy_sampler_main(void *arg)
         }
     }
     spy_memread_guard_stop();
+    pthread_mutex_lock(&a->store.lock);
+    flush_all(&sm, &a->store);
+    pthread_mutex_unlock(&a->store.lock);
     atomic_fetch_add(&a->cpu_ns, self_cpu_ns() - window_cpu);
     sampler_free(&sm);
     return NULL;
