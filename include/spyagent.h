@@ -44,6 +44,7 @@ struct spy_status {
     int history;
     uint64_t memory_bytes;      /* the stack store's estimated size */
     uint64_t stacks, functions; /* distinct ones seen */
+    const char *read_method_reason; /* why read_method is the one in force */
 };
 SPY_API void spy_get_status(struct spy_status *st);
 

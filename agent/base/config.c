@@ -89,6 +89,20 @@ static int set_log(struct spy_config *c, const char *v)
     return 0;
 }
 
+static int set_read_method(struct spy_config *c, const char *v)
+{
+    static const struct { const char *name; enum spy_read_pref pref; } methods[] = {
+        { "auto", SPY_READ_AUTO }, { "guarded", SPY_READ_GUARDED },
+        { "vm_readv", SPY_READ_VM_READV }, { "pipe", SPY_READ_PIPE },
+    };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcasecmp(v, methods[i].name) == 0) {
+            c->read_method = (int)methods[i].pref;
+            return 0;
+        }
+    return -1;
+}
+
 /* Comma-separated origins: each "null" or http(s)://host[:port]. */
 static int set_origins(struct spy_config *c, const char *v)
 {
@@ -163,6 +177,7 @@ static const struct setting settings[] = {
     { .key = "max_memory", .accepted = "a whole number of MiB from 8 to 4096", INT_IN(max_memory_mb, 8, 4096) },
     { .key = "origins", .accepted = "comma-separated browser origins, each null or http(s)://host[:port]",
       .set = set_origins },
+    { .key = "read_method", .accepted = "auto, guarded, vm_readv or pipe", .set = set_read_method },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -210,6 +225,7 @@ void spy_config_defaults(struct spy_config *c)
     c->history = 300;
     c->interval_ms = 1000;
     c->max_memory_mb = 64;
+    c->read_method = SPY_READ_AUTO;
 }
 
 /* Values are quoted in messages; keep them printable and short. */

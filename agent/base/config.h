@@ -8,6 +8,14 @@
 
 #define SPY_DEFAULT_WS_PORT 7799
 
+/* What SPY_READ_METHOD asks of the sampler's memory reads (memread.h). */
+enum spy_read_pref {
+    SPY_READ_AUTO = 0,     /* guarded copies when safe, else the system call */
+    SPY_READ_GUARDED,      /* the same, but say so when guarded copies are refused */
+    SPY_READ_VM_READV,     /* process_vm_readv only */
+    SPY_READ_PIPE,         /* write(2) into a pipe only */
+};
+
 struct spy_config {
     bool enabled;
     int rate;                 /* Hz */
@@ -21,6 +29,7 @@ struct spy_config {
     char token[257];
     int max_memory_mb;        /* cap on the stack store's memory */
     char origins[1024];       /* extra browser origins, comma-separated */
+    int read_method;          /* enum spy_read_pref */
 };
 
 void spy_config_defaults(struct spy_config *c);

@@ -68,6 +68,7 @@ static void child(void)
         pthread_mutex_unlock(&s->lock);
     }
     a->sampler_joinable = false;
+    spy_memread_after_fork_child();
     spy_server_after_fork_child();
     spy_leaves_after_fork_child();
     spy_leaf_after_fork_child();
@@ -81,7 +82,7 @@ static void child(void)
     if (a->state == SPY_RUNNING) {
         a->fork_thread = (uint64_t)pthread_self();
         a->started_ns = spy_now_ns();
-        if (spy_memread_init() != 0 || spy_agent_spawn_sampler() != 0) {
+        if (spy_memread_init((enum spy_read_pref)a->cfg.read_method) != 0 || spy_agent_spawn_sampler() != 0) {
             a->state = SPY_OFF;
         } else {
             /* a forked worker (gunicorn, multiprocessing 'fork') streams to

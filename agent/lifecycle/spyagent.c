@@ -90,7 +90,7 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
             goto out;
         a->python_found = true;
     }
-    if (spy_memread_init() != 0) {
+    if (spy_memread_init((enum spy_read_pref)cfg.read_method) != 0) {
         snprintf(err, errlen, "cannot read this process's memory (process_vm_readv and pipe both failed); the agent is off");
         goto out;
     }

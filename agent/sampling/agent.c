@@ -63,6 +63,7 @@ void spy_get_status(struct spy_status *st)
     st->sample_cost_us = cn ? (double)atomic_load(&a->cost_ns_sum) / (double)cn / 1000.0 : 0.0;
     st->threads = (int)atomic_load(&a->threads_seen);
     st->read_method = spy_memread_method();
+    st->read_method_reason = spy_memread_reason();
     st->history = a->store_ready ? a->store.history : a->cfg.history;
     if (a->store_ready) {
         pthread_mutex_lock(&a->store.lock);

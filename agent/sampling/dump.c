@@ -59,7 +59,7 @@ int spy_dump(struct spy_dump_result *out)
     if (!atomic_load(&a->attached))
         return 0;
     const struct spy_reader *rd = a->py.reader;
-    struct spy_raw_thread *raw = calloc(SPY_MAX_THREADS, sizeof(*raw));
+    struct spy_raw_thread *raw = spy_raw_threads_new(SPY_MAX_THREADS);
     void *scratch = malloc(SPY_WALK_SCRATCH);
     struct resolved *cache = calloc(DUMP_CACHE, sizeof(*cache));
     int ncache = 0, rc = -1;

@@ -59,6 +59,20 @@ static uint64_t thread_cpu_ns(int32_t tid)
     return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
 }
 
+/* xorshift64*: the jitter needs speed and spread, not secrecy. */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+/* Sampling on the system-call read method first, for this long. */
+#define WARMUP_NS (500 * 1000000ULL)
+
 static uint64_t self_cpu_ns(void)
 {
     struct timespec ts;
@@ -66,16 +80,42 @@ static uint64_t self_cpu_ns(void)
     return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
 }
 
+/* What the sampler remembers of the thread at one index of the walk. */
+struct thread_memo {
+    uint64_t tstate, thread_id;    /* the thread this is about */
+    int slot;                      /* its store slot, -1 until known */
+    uint32_t stack;                /* stack counted last, SPY_INTERN_NONE if none */
+    bool busy;                     /* the last answer */
+    bool base_ok;                  /* base_cpu/base_wall hold a clock reading */
+    uint64_t base_cpu, base_wall;  /* thread CPU clock and wall clock then */
+    uint64_t decided_wall;         /* when `busy` was last measured (0 = never) */
+};
+
+/* Samples of one thread not yet added to the store: while a thread keeps
+ * the same stack and flags, its samples are counted here and added in one
+ * go when something changes, when the second turns (so every sample still
+ * lands in its own second) or when a recording starts or stops. */
+struct pending {
+    int slot;
+    uint32_t stack;
+    unsigned flags;
+    uint32_t n;
+};
+
 struct sampler {
     struct spy_raw_thread *raw;
-    uint64_t *cpu;
-    bool *busy;
+    struct thread_memo *memo;
+    struct pending *pend;
+    int pend_hi;                   /* pend[i] may be non-empty for i < pend_hi */
+    int64_t pend_sec;              /* the second the pending samples belong to */
+    bool pend_rec;                 /* recording state they were counted under */
     void *scratch;
     struct spy_symbols sym;
     uint32_t *stack;
     char (*names)[64];
     bool *name_ok;
     uint64_t tick;
+    uint64_t rng;                  /* xorshift state for the jitter */
 };
 
 static bool ends_with(const char *s, uint32_t n, const char *suffix)
@@ -100,6 +140,99 @@ static bool started_by_threading(struct sampler *sm, const struct spy_raw_thread
     return ends_with(name, nlen, "_bootstrap") && ends_with(file, flen, "threading.py");
 }
 
+/* Store lock held. */
+static void flush_one(struct spy_store *s, struct pending *p)
+{
+    if (p->n == 0)
+        return;
+    spy_store_add(s, p->slot, p->stack, p->flags, p->n);
+    p->n = 0;
+}
+
+/* Store lock held. */
+static void flush_all(struct sampler *sm, struct spy_store *s)
+{
+    for (int i = 0; i < sm->pend_hi; i++)
+        flush_one(s, &sm->pend[i]);
+    sm->pend_hi = 0;
+}
+
+/* Store lock held: one sample of the thread at index i. */
+static void count_sample(struct sampler *sm, struct spy_store *s, int i, int slot, uint32_t stack, unsigned flags)
+{
+    struct pending *p = &sm->pend[i];
+    if (p->n > 0 && p->slot == slot && p->stack == stack && p->flags == flags && p->n < UINT32_MAX) {
+        p->n++;
+        return;
+    }
+    flush_one(s, p);
+    p->slot = slot;
+    p->stack = stack;
+    p->flags = flags;
+    p->n = 1;
+    if (i >= sm->pend_hi)
+        sm->pend_hi = i + 1;
+}
+
+/* How long a thread whose stack has not moved keeps its busy/idle answer
+ * before its CPU clock is read again. */
+#define BUSY_REUSE_NS (50 * 1000000ULL)
+
+/* Busy or idle for every thread of this walk, with at most one CPU-clock
+ * read per thread, and none for most:
+ *  - the GIL holder is busy (running Python, or in a C call that keeps it);
+ *  - a thread whose stack moved since the last tick and that does not hold
+ *    the GIL has just given it up: it is waiting (for I/O, a lock, the GIL)
+ *    or has entered a C call that released it; it counts as idle now and
+ *    its clock is read at its next unchanged tick as a baseline;
+ *  - a thread whose stack did not move is busy if its CPU clock advanced
+ *    by at least half the wall time since the baseline (C code running
+ *    without the GIL), idle otherwise; the answer stands for BUSY_REUSE_NS
+ *    while the stack stays put.
+ * Comparing clocks only across an unmoved stack keeps a worker that worked
+ * and then blocked from being called busy at its wait. */
+static void decide_busy(struct sampler *sm, int n, uint64_t now_ns)
+{
+    for (int i = 0; i < n; i++) {
+        struct spy_raw_thread *t = &sm->raw[i];
+        struct thread_memo *m = &sm->memo[i];
+        if (m->tstate != t->tstate || m->thread_id != t->thread_id) {
+            memset(m, 0, sizeof(*m));
+            m->tstate = t->tstate;
+            m->thread_id = t->thread_id;
+            m->slot = -1;
+            m->stack = SPY_INTERN_NONE;
+            t->unchanged = false;           /* never reuse another thread's stack */
+        }
+        if (t->gil) {
+            m->busy = true;
+            m->base_ok = false;
+            continue;
+        }
+        if (!t->unchanged || t->native_tid <= 0) {
+            m->busy = false;
+            m->base_ok = false;
+            m->decided_wall = 0;
+            continue;
+        }
+        if (m->base_ok && m->decided_wall != 0 && now_ns - m->decided_wall < BUSY_REUSE_NS)
+            continue;                       /* the last answer still stands */
+        uint64_t cpu = thread_cpu_ns(t->native_tid);
+        if (cpu == 0) {
+            m->busy = false;
+            m->base_ok = false;
+            continue;
+        }
+        if (m->base_ok && now_ns > m->base_wall) {
+            m->busy = cpu > m->base_cpu && (cpu - m->base_cpu) * 2 >= now_ns - m->base_wall;
+            m->decided_wall = now_ns;
+        }
+        m->base_cpu = cpu;
+        m->base_wall = now_ns;
+        m->base_ok = true;
+    }
+}
+
 static void tick(struct sampler *sm, uint64_t now_ns)
 {
     struct spy_agent *a = &spy_agent;
@@ -122,59 +255,71 @@ static void tick(struct sampler *sm, uint64_t now_ns)
         atomic_fetch_add(&a->torn, ws.torn);
         return;
     }
-    /* Idle or not is decided at this instant: a thread is busy if it holds
-     * the GIL (running Python, or stuck in a C call that keeps it) or if
-     * its CPU clock moves while we validate the code cache (C code running
-     * without the GIL).  A clock compared across a whole interval would
-     * call a thread that worked and then blocked "busy" at its wait. */
-    for (int i = 0; i < n; i++)
-        sm->cpu[i] = thread_cpu_ns(sm->raw[i].native_tid);
+    decide_busy(sm, n, now_ns);
     spy_symbols_validate(&sm->sym, sm->raw, n);
     int64_t sec = (int64_t)(now_ns / NS);
-    for (int i = 0; i < n; i++) {
-        uint64_t later = thread_cpu_ns(sm->raw[i].native_tid);
-        sm->busy[i] = sm->raw[i].gil || (later != 0 && later > sm->cpu[i]);
+    for (int i = 0; i < n; i++)
         sm->name_ok[i] = false;
-    }
 
     struct spy_store *s = &a->store;
     uint64_t dropped = 0;
     pthread_mutex_lock(&s->lock);
+    if (sec != sm->pend_sec || s->rec_active != sm->pend_rec) {
+        /* the pending samples go into the second (and the recording state)
+         * they were taken in, before the store rolls to the next one */
+        flush_all(sm, s);
+        sm->pend_sec = sec;
+        sm->pend_rec = s->rec_active;
+    }
+    for (int i = n; i < sm->pend_hi; i++)
+        flush_one(s, &sm->pend[i]);     /* threads that are gone */
+    if (sm->pend_hi > n)
+        sm->pend_hi = n;
     for (int i = 0; i < n; i++) {
         struct spy_raw_thread *t = &sm->raw[i];
-        int slot = spy_store_slot(s, t->native_tid, t->thread_id);
+        struct thread_memo *m = &sm->memo[i];
+        if (m->slot < 0)
+            m->slot = spy_store_slot(s, t->native_tid, t->thread_id);
+        int slot = m->slot;
         struct spy_thread_slot *sl = &s->slots[slot];
-        bool idle = !sm->busy[i];
+        bool idle = !m->busy;
         sl->idle = idle;
         sl->gil = t->gil;
         sl->last_seen_tick = sm->tick;
         if (t->truncated && t->depth < SPY_MAX_DEPTH) {
             dropped++;              /* a torn walk: never reported as data */
+            m->stack = SPY_INTERN_NONE;
             continue;
         }
         if (t->depth == 0)
             continue;
-        uint32_t depth = 0;
-        bool bad = false;
-        for (int d = 0; d < t->depth; d++) {
-            uint32_t id = spy_symbols_frame(&sm->sym, s, &t->frames[d]);
-            if (id == SPY_INTERN_NONE) {
-                bad = true;
-                break;
-            }
-            sm->stack[depth++] = id;
-        }
-        if (bad) {
-            dropped++;
-            continue;
-        }
-        uint32_t stack = spy_store_stack(s, sm->stack, depth);
+        uint32_t stack = t->unchanged ? m->stack : SPY_INTERN_NONE;
         if (stack == SPY_INTERN_NONE) {
-            s->overflow++;
-            continue;
+            /* a thread that moved: resolve its frames and intern the stack */
+            uint32_t depth = 0;
+            bool bad = false;
+            for (int d = 0; d < t->depth; d++) {
+                uint32_t id = spy_symbols_frame(&sm->sym, s, &t->frames[d]);
+                if (id == SPY_INTERN_NONE) {
+                    bad = true;
+                    break;
+                }
+                sm->stack[depth++] = id;
+            }
+            if (bad) {
+                dropped++;
+                m->stack = SPY_INTERN_NONE;
+                continue;
+            }
+            stack = spy_store_stack(s, sm->stack, depth);
+            m->stack = stack;
+            if (stack == SPY_INTERN_NONE) {
+                s->overflow++;
+                continue;
+            }
         }
         unsigned flags = (idle ? SPY_FLAG_IDLE : 0) | (t->gil ? SPY_FLAG_GIL : 0);
-        spy_store_count(s, slot, stack, flags, sec);
+        count_sample(sm, s, i, slot, stack, flags);
         sl->samples++;
     }
     pthread_mutex_unlock(&s->lock);
@@ -182,8 +327,7 @@ static void tick(struct sampler *sm, uint64_t now_ns)
     /* Thread names: new threads, then once a second, outside the lock. */
     for (int i = 0; i < n; i++) {
         struct spy_raw_thread *t = &sm->raw[i];
-        int slot = spy_store_slot(s, t->native_tid, t->thread_id);   /* sampler-only writer */
-        struct spy_thread_slot *sl = &s->slots[slot];
+        struct spy_thread_slot *sl = &s->slots[sm->memo[i].slot];   /* sampler-only writer */
         if (sl->name_checked_sec == sec)
             continue;
         if (sl->name[0] != '\0' && sl->name_checked_sec >= 0 && sec - sl->name_checked_sec < 1)
@@ -232,8 +376,8 @@ static int wait_for_interpreter(void)
 static void sampler_free(struct sampler *sm)
 {
     free(sm->raw);
-    free(sm->cpu);
-    free(sm->busy);
+    free(sm->memo);
+    free(sm->pend);
     free(sm->scratch);
     free(sm->stack);
     free(sm->names);
@@ -291,14 +435,15 @@ void *spy_sampler_main(void *arg)
         return NULL;
     }
     atomic_store(&a->attached, true);
-    sm.raw = calloc(SPY_MAX_THREADS, sizeof(*sm.raw));
-    sm.cpu = calloc(SPY_MAX_THREADS, sizeof(*sm.cpu));
-    sm.busy = calloc(SPY_MAX_THREADS, sizeof(*sm.busy));
+    sm.raw = spy_raw_threads_new(SPY_MAX_THREADS);
+    sm.memo = calloc(SPY_MAX_THREADS, sizeof(*sm.memo));
+    sm.pend = calloc(SPY_MAX_THREADS, sizeof(*sm.pend));
+    sm.pend_sec = -1;
     sm.scratch = malloc(SPY_WALK_SCRATCH);
     sm.stack = calloc(SPY_MAX_DEPTH, sizeof(*sm.stack));
     sm.names = calloc(SPY_MAX_THREADS, sizeof(*sm.names));
     sm.name_ok = calloc(SPY_MAX_THREADS, sizeof(*sm.name_ok));
-    if (!sm.raw || !sm.cpu || !sm.busy || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
+    if (!sm.raw || !sm.memo || !sm.pend || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
         || spy_symbols_init(&sm.sym, a->py.reader, &a->py.ip) != 0) {
         spy_log(SPY_LOG_ERROR, "out of memory starting the sampler; the agent is off");
         sampler_free(&sm);
@@ -319,24 +464,42 @@ void *spy_sampler_main(void *arg)
         a->fork_thread = 0;
     }
 
-    uint64_t deadline = spy_now_ns();
-    uint64_t window_start = deadline, window_cpu = self_cpu_ns(), window_ticks = 0;
+    /* Ticks fall at a random instant inside each interval: slot k spans
+     * [start + k*interval, start + (k+1)*interval) and is sampled once,
+     * somewhere in it.  The mean rate and the absolute pacing stay; work
+     * that repeats at the sampling interval is no longer seen at one phase
+     * only. */
+    sm.rng = spy_now_ns() ^ ((uint64_t)(uintptr_t)&sm << 17) ^ 0x9e3779b97f4a7c15ULL;
+    uint64_t slot_start = spy_now_ns();
+    uint64_t warm_until = slot_start + WARMUP_NS;
+    bool warm = false;
+    uint64_t window_start = slot_start, window_cpu = self_cpu_ns(), window_ticks = 0;
     for (;;) {
         int eff = atomic_load(&a->effective_rate);
         uint64_t interval = NS / (uint64_t)(eff > 0 ? eff : 1);
-        deadline += interval;
-        if (sleep_until(deadline))
+        slot_start += interval;
+        uint64_t at = slot_start + next_random(&sm.rng) % interval;
+        if (sleep_until(at))
             break;
         uint64_t now = spy_now_ns();
-        if (now > deadline + interval) {
-            uint64_t behind = (now - deadline) / interval;
+        if (now > slot_start + 2 * interval) {
+            /* late by more than a slot (the machine was busy): skip the
+             * slots that went by, count them, never burst */
+            uint64_t behind = (now - slot_start) / interval - 1;
             atomic_fetch_add(&a->missed, behind);
-            deadline += behind * interval;
+            slot_start += behind * interval;
         }
+        if (!warm && now >= warm_until) {
+            /* the warm-up is over: direct guarded copies from now on, if
+             * SIGSEGV and SIGBUS are free to take */
+            warm = true;
+            spy_memread_guard_start();
+        }
+        spy_memread_guard_check(now);
         sm.tick++;
         tick(&sm, now);
         window_ticks++;
-        spy_store_maintain(&a->store, (int64_t)(spy_now_ns() / NS));
+        spy_store_maintain(&a->store, (int64_t)(now / NS));
         spy_symbols_maintain(&sm.sym);
 
         uint64_t after = spy_now_ns();
@@ -345,12 +508,20 @@ void *spy_sampler_main(void *arg)
         if (after - window_start >= NS / 5 || window_ticks >= 200) {
             uint64_t cpu = self_cpu_ns();
             atomic_fetch_add(&a->cpu_ns, cpu - window_cpu);
-            apply_budget(cpu - window_cpu, after - window_start, window_ticks);
+            /* the warm-up resolves every code object of the app once, on
+             * system calls: a bounded, one-off cost the rate should not
+             * pay for the rest of the run */
+            if (warm)
+                apply_budget(cpu - window_cpu, after - window_start, window_ticks);
             window_start = after;
             window_cpu = cpu;
             window_ticks = 0;
         }
     }
+    spy_memread_guard_stop();
+    pthread_mutex_lock(&a->store.lock);
+    flush_all(&sm, &a->store);
+    pthread_mutex_unlock(&a->store.lock);
     atomic_fetch_add(&a->cpu_ns, self_cpu_ns() - window_cpu);
     sampler_free(&sm);
     return NULL;

@@ -90,6 +90,8 @@ void spy_symbols_validate(struct spy_symbols *y, struct spy_raw_thread *threads,
     size_t hs = y->reader->code_header_size;
     y->tick++;
     for (int t = 0; t < n; t++) {
+        if (threads[t].unchanged)
+            continue;                   /* its frames, and their code objects, are live */
         for (int d = 0; d < threads[t].depth; d++) {
             uint64_t idx = spy_counts_get(&y->by_code, threads[t].frames[d].code);
             if (idx == 0)

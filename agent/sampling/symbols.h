@@ -39,7 +39,8 @@ void spy_symbols_free(struct spy_symbols *y);
 
 /* Sampler thread, before taking the store lock: check that every cached
  * code object the threads' frames point at still is what it was, in one
- * batched read.  Frames whose code is not a code object get code = 0. */
+ * batched read.  Threads the walk found unchanged are skipped: the frames
+ * they still run in hold their code objects alive. */
 void spy_symbols_validate(struct spy_symbols *y, struct spy_raw_thread *threads, int n);
 
 /* Sampler thread, holding the store lock: the frame id for a raw frame, or

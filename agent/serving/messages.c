@@ -233,6 +233,7 @@ char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int r
     add_num(o, "cpu_budget", st.cpu_budget);
     add_num(o, "sampler_cpu_seconds", st.sampler_cpu_seconds);
     cJSON_AddStringToObject(o, "read_method", st.read_method);
+    cJSON_AddStringToObject(o, "read_method_reason", st.read_method_reason);
     add_num(o, "threads", st.threads);
     add_num(o, "sample_cost_us", st.sample_cost_us);
     add_num(o, "history", st.history);

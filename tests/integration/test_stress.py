@@ -1,11 +1,14 @@
 """Does the agent survive a program that churns threads, frames and exceptions?
 
-    test_stress.py PYTHON
+    test_stress.py PYTHON [READ_METHOD [SECONDS]]
 
 Runs tests/targets/stress.py under PYTHON with LD_PRELOAD, SPY_RATE=2000 and
-SPY_CPU_BUDGET=0 for SPY_STRESS_SECONDS (default 30) seconds, and checks: no
+SPY_CPU_BUDGET=0 for SECONDS (else SPY_STRESS_SECONDS, default 30) seconds,
+reading memory with READ_METHOD (SPY_READ_METHOD: auto, the default, which
+is the guarded copy outside sanitizer builds; vm_readv; pipe), and checks: no
 crash, no hang, exit code 0, no agent errors on stderr, and sane counters in
-status() (samples > 0; torn_reads, dropped and missed_ticks are counts).
+status() (samples > 0; torn_reads, dropped and missed_ticks are counts;
+the read method in force is the one asked for).
 Set SPY_STRESS_SECONDS to shorten it when running by hand.
 """
 
@@ -19,13 +22,16 @@ from harness import Checks, log
 def main():
     python = harness.python_from_argv(sys.argv, 1)
     harness.require_library()
-    seconds = float(os.environ.get("SPY_STRESS_SECONDS") or 30)
+    method = sys.argv[2] if len(sys.argv) > 2 else "auto"
+    if method not in ("auto", "vm_readv", "pipe"):
+        sys.exit("READ_METHOD must be auto, vm_readv or pipe")
+    seconds = float(sys.argv[3] if len(sys.argv) > 3 else os.environ.get("SPY_STRESS_SECONDS") or 30)
     label = harness.label_of(python)
-    c = Checks("test_stress %s" % label)
+    c = Checks("test_stress %s %s" % (label, method))
     target = os.path.join(harness.SPY_TARGETS, "stress.py")
-    env = harness.preload_env({"SPY_RATE": 2000, "SPY_CPU_BUDGET": 0})
+    env = harness.preload_env({"SPY_RATE": 2000, "SPY_CPU_BUDGET": 0, "SPY_READ_METHOD": method})
     cmd = [python, target, "%g" % seconds]
-    log("running %s with LD_PRELOAD, SPY_RATE=2000, SPY_CPU_BUDGET=0" % " ".join(cmd))
+    log("running %s with LD_PRELOAD, SPY_RATE=2000, SPY_CPU_BUDGET=0, SPY_READ_METHOD=%s" % (" ".join(cmd), method))
     r = harness.run(cmd, env=env, timeout=seconds + 120)
 
     c.section("process")
@@ -49,6 +55,10 @@ def main():
     log("  status: %s" % st)
     c.eq(st.get("running"), True, "agent still running at the end")
     c.eq(st.get("rate"), 2000, "rate")
+    want = {"vm_readv": "process_vm_readv", "pipe": "pipe"}.get(method, "guarded")
+    if want == "guarded" and harness.ASAN_RUNTIME:
+        want = "process_vm_readv"       # the sanitizer owns SIGSEGV
+    c.eq(st.get("read_method"), want, "read method in force (%s)" % st.get("read_method_reason"))
     c.ok(isinstance(st.get("samples"), int) and st["samples"] > 0, "samples > 0 (%r)" % st.get("samples"))
     for key in ("torn_reads", "dropped", "missed_ticks"):
         v = st.get(key)

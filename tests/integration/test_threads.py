@@ -6,7 +6,8 @@ Runs tests/targets/two_threads.py under PYTHON at 1000 Hz with the CPU budget
 off, the agent loaded by LD_PRELOAD or by the script's own `import spyagent` +
 start(), and checks:
   - top(): Burner.hot_a has 75% and Burner.hot_b 25% of their combined own
-    samples (within 5 points); names are qualified on 3.11+ and bare on
+    samples (within 5 points of the split the target measured it really ran,
+    which is 75/25 unless a loaded machine stretched its slices); names are qualified on 3.11+ and bare on
     3.9/3.10; files and definition lines are those of the code objects;
     rows are sorted, percents consistent, the sleeping thread is left out
     unless idle=True;
@@ -162,12 +163,13 @@ def main():
     mode = sys.argv[2] if len(sys.argv) > 2 else "preload"
     if mode not in ("preload", "import"):
         sys.exit("mode must be preload or import")
+    asked = sys.argv[3] if len(sys.argv) > 3 else "auto"
     harness.require_library()
     label = harness.label_of(python)
     version = harness.version_of(python)
     c = Checks("test_threads %s %s" % (mode, label))
     target = os.path.join(harness.SPY_TARGETS, "two_threads.py")
-    cfg = {"SPY_RATE": RATE, "SPY_CPU_BUDGET": 0}
+    cfg = {"SPY_RATE": RATE, "SPY_CPU_BUDGET": 0, "SPY_READ_METHOD": asked}
     env = harness.preload_env(cfg) if mode == "preload" else harness.import_env(cfg)
     cmd = [python, target, str(SECONDS), mode]
     log("running %s (mode %s, SPY_RATE=%d, SPY_CPU_BUDGET=0)" % (" ".join(cmd), mode, RATE))
@@ -206,7 +208,15 @@ def main():
     c.eq(st.get("rate"), RATE, "status()['rate'] is the configured rate")
     c.eq(st.get("cpu_budget"), 0, "status()['cpu_budget'] is off")
     c.ok(str(st.get("python_version", "")).startswith(label), "python_version %r starts with %s" % (st.get("python_version"), label))
-    c.ok(st.get("read_method") in ("process_vm_readv", "pipe"), "read_method is %r" % st.get("read_method"))
+    # guarded direct copies after the warm-up, except where asked otherwise
+    # or where a sanitizer owns SIGSEGV (then the system call, said why)
+    want = {"vm_readv": "process_vm_readv", "pipe": "pipe"}.get(asked, "guarded")
+    if want == "guarded" and harness.ASAN_RUNTIME:
+        want = "process_vm_readv"
+    c.eq(st.get("read_method"), want, "read_method (SPY_READ_METHOD=%s; reason: %s)"
+         % (asked, st.get("read_method_reason")))
+    c.ok(isinstance(st.get("read_method_reason"), str) and st["read_method_reason"] != "",
+         "read_method_reason says why: %r" % st.get("read_method_reason"))
     c.eq(st.get("threads"), 3, "threads seen in the last sample (MainThread, hot-worker, sleeper)")
 
     c.section("top()")
@@ -248,8 +258,15 @@ def main():
         share_b = 100.0 - share_a
         log("  hot_a own=%d total=%d, hot_b own=%d total=%d -> %.1f%% / %.1f%%"
             % (a["own"], a["total"], b["own"], b["total"], share_a, share_b))
-        c.ok(abs(share_a - 75.0) <= SHARE_TOLERANCE, "hot_a has 75%% +- %g of hot_a+hot_b own samples (%.1f%%)" % (SHARE_TOLERANCE, share_a))
-        c.ok(abs(share_b - 25.0) <= SHARE_TOLERANCE, "hot_b has 25%% +- %g of hot_a+hot_b own samples (%.1f%%)" % (SHARE_TOLERANCE, share_b))
+        # 75/25 as planned on a quiet machine; the target measured what it
+        # really spent, which a loaded machine skews, and that is the truth
+        spent = res["spent"]
+        truth_a = 100.0 * spent["hot_a"] / max(1e-9, spent["hot_a"] + spent["hot_b"])
+        c.ok(abs(truth_a - 75.0) <= 15.0, "the target kept roughly to its 75/25 plan (%.1f%% in hot_a)" % truth_a)
+        c.ok(abs(share_a - truth_a) <= SHARE_TOLERANCE, "hot_a has %.1f%% +- %g of hot_a+hot_b own samples (%.1f%%)"
+             % (truth_a, SHARE_TOLERANCE, share_a))
+        c.ok(abs(share_b - (100.0 - truth_a)) <= SHARE_TOLERANCE, "hot_b has %.1f%% +- %g of hot_a+hot_b own samples "
+             "(%.1f%%)" % (100.0 - truth_a, SHARE_TOLERANCE, share_b))
         hwm = rows["hot_worker_main"]
         if hwm:
             c.ok(hwm["total"] >= a["total"] + b["total"],

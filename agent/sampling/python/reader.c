@@ -337,21 +337,28 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
             t->truncated = true;
             break;
         }
+        /* only the head of the frame: back, code, generator, last instruction */
+        _Static_assert(offsetof(PyFrameObject, f_gen) < offsetof(PyFrameObject, f_lasti), "f_gen in the head");
         PyFrameObject fo;
-        if (rd(&fo, f, sizeof(fo)) != 0) {
+        if (rd(&fo, f, offsetof(PyFrameObject, f_lasti) + sizeof(fo.f_lasti)) != 0) {
             st->torn++;
             t->truncated = true;
             break;
         }
         struct spy_raw_frame *rf = &t->frames[depth++];
         rf->code = (uint64_t)(uintptr_t)fo.f_code;
+        /* f_lasti is read from a frame that may be changing or freed: bound
+         * it before any arithmetic */
 #if PY_MINOR_VERSION == 9
-        rf->offset = fo.f_lasti;
+        rf->offset = fo.f_lasti < 0 ? -1 : fo.f_lasti;
 #else
-        rf->offset = fo.f_lasti < 0 ? -1 : fo.f_lasti * (int32_t)sizeof(_Py_CODEUNIT);
+        rf->offset = fo.f_lasti < 0 || fo.f_lasti > INT32_MAX / (int)sizeof(_Py_CODEUNIT)
+                         ? -1 : fo.f_lasti * (int32_t)sizeof(_Py_CODEUNIT);
 #endif
-        outermost_local0 = (uint64_t)(uintptr_t)fo.f_localsplus[0];
+        uint64_t here = f;
         f = (uint64_t)(uintptr_t)fo.f_back;
+        if (f == 0 && rd(&outermost_local0, here + offsetof(PyFrameObject, f_localsplus), sizeof(uint64_t)) != 0)
+            outermost_local0 = 0;   /* the first local of the outermost frame: threading's Thread */
         if (f == 0 && fo.f_gen != NULL) {
             /* A running generator always has a caller; one without is
              * suspended, so it was not on this stack when the walk began:
@@ -365,12 +372,14 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
 }
 #else
 #if PY_MINOR_VERSION >= 13
-#define FRAME_CODE(fr) ((fr)->f_executable)
-#define FRAME_INSTR(fr) ((fr)->instr_ptr)
+#define FRAME_CODE_FIELD f_executable
+#define FRAME_INSTR_FIELD instr_ptr
 #else
-#define FRAME_CODE(fr) ((fr)->f_code)
-#define FRAME_INSTR(fr) ((fr)->prev_instr)
+#define FRAME_CODE_FIELD f_code
+#define FRAME_INSTR_FIELD prev_instr
 #endif
+#define FRAME_CODE(fr) ((fr)->FRAME_CODE_FIELD)
+#define FRAME_INSTR(fr) ((fr)->FRAME_INSTR_FIELD)
 
 /* A thread's frames live mostly in its datastack chunks: copy the used part
  * of a chunk once and follow pointers in the copy.  The current chunk is
@@ -530,6 +539,63 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
 }
 #endif
 
+/* The head of a thread state: everything up to the frame pointer, which
+ * includes the link to the next thread state. */
+#if PY_MINOR_VERSION <= 10
+#define TSTATE_FRAME_FIELD frame
+#elif PY_MINOR_VERSION <= 12
+#define TSTATE_FRAME_FIELD cframe
+#else
+#define TSTATE_FRAME_FIELD current_frame
+#endif
+#define TSTATE_HEAD (offsetof(PyThreadState, TSTATE_FRAME_FIELD) + sizeof(void *))
+_Static_assert(offsetof(PyThreadState, next) < TSTATE_HEAD, "next is in the head");
+
+/* The innermost frame's identity: address, code, instruction and caller.
+ * One small read (two on 3.11/3.12, where the frame pointer sits in the C
+ * frame); only the head of ts is used.  0, or -1 if unreadable. */
+static int read_top(const PyThreadState *ts, uint64_t top[5])
+{
+    memset(top, 0, 5 * sizeof(top[0]));
+#if PY_MINOR_VERSION <= 10
+    uint64_t f = (uint64_t)(uintptr_t)ts->frame;
+    if (f == 0)
+        return 0;
+    PyFrameObject fo;
+    if (rd(&fo, f, offsetof(PyFrameObject, f_lasti) + sizeof(fo.f_lasti)) != 0)
+        return -1;
+    top[0] = f;
+    top[1] = (uint64_t)(uintptr_t)fo.f_code;
+    top[2] = (uint64_t)(int64_t)fo.f_lasti;
+    top[3] = (uint64_t)(uintptr_t)fo.f_back;
+#else
+#if PY_MINOR_VERSION >= 13
+    uint64_t f = (uint64_t)(uintptr_t)ts->current_frame;
+#else
+    uint64_t f = 0;
+    if (ts->cframe != NULL) {
+        _PyCFrame cf;
+        if (rd(&cf, (uint64_t)(uintptr_t)ts->cframe, sizeof(cf)) != 0)
+            return -1;
+        f = (uint64_t)(uintptr_t)cf.current_frame;
+    }
+#endif
+    if (f == 0)
+        return 0;
+    _PyInterpreterFrame fr;
+#define IFRAME_TOP_END MAX2(MAX2(offsetof(_PyInterpreterFrame, previous) + sizeof(void *), \
+                                 offsetof(_PyInterpreterFrame, FRAME_INSTR_FIELD) + sizeof(void *)), \
+                            offsetof(_PyInterpreterFrame, FRAME_CODE_FIELD) + sizeof(void *))
+    if (rd(&fr, f, IFRAME_TOP_END) != 0)
+        return -1;
+    top[0] = f;
+    top[1] = (uint64_t)(uintptr_t)FRAME_CODE(&fr);
+    top[2] = (uint64_t)(uintptr_t)FRAME_INSTR(&fr);
+    top[3] = (uint64_t)(uintptr_t)fr.previous;
+#endif
+    return 0;
+}
+
 static int walk(const struct spy_interp *ip, struct spy_raw_thread *threads, int max_threads,
                 struct spy_walk_stats *st, void *scratch)
 {
@@ -554,29 +620,58 @@ static int walk(const struct spy_interp *ip, struct spy_raw_thread *threads, int
         gil_from(&g, &holder, &locked);
     int n = 0;
     while (ts_addr != 0 && n < max_threads) {
+        /* First only the head of the thread state (the link to the next one
+         * and the frame pointer); the rest only for a thread that moved. */
         PyThreadState ts;
-        if (rd(&ts, ts_addr, sizeof(ts)) != 0) {
+        if (rd(&ts, ts_addr, TSTATE_HEAD) != 0) {
             st->torn++;
             break;
         }
         struct spy_raw_thread *t = &threads[n];
+        uint64_t top[5];
+        bool have_top = read_top(&ts, top) == 0;
+        /* the same thread state as last time, with the same innermost frame:
+         * its stack (and its ids) are what we have already */
+        bool same_thread = t->tstate == ts_addr;
+        bool same = same_thread && have_top && !t->truncated && t->reused < SPY_MAX_REUSE
+                    && memcmp(t->top, top, sizeof(top)) == 0;
+        if (same) {
+            t->unchanged = true;
+            t->reused++;
+            t->gil = locked > 0 && holder == ts_addr;
+            n++;
+            ts_addr = (uint64_t)(uintptr_t)ts.next;
+            continue;
+        }
+        if (rd((char *)&ts + TSTATE_HEAD, ts_addr + TSTATE_HEAD, sizeof(ts) - TSTATE_HEAD) != 0) {
+            st->torn++;
+            break;
+        }
+        same_thread = same_thread && t->thread_id == (uint64_t)ts.thread_id;
         t->tstate = ts_addr;
         t->thread_id = (uint64_t)ts.thread_id;
 #if PY_MINOR_VERSION >= 11
         t->native_tid = (int32_t)ts.native_thread_id;
 #else
-        t->native_tid = 0;
-        if (ip->pthread_tid_offset >= 0 && ts.thread_id != 0) {
-            int32_t tid = 0;
-            if (rd(&tid, (uint64_t)ts.thread_id + (uint64_t)ip->pthread_tid_offset, sizeof(tid)) == 0)
-                t->native_tid = tid;
+        if (!same_thread || t->native_tid == 0) {
+            t->native_tid = 0;
+            if (ip->pthread_tid_offset >= 0 && ts.thread_id != 0) {
+                int32_t tid = 0;
+                if (rd(&tid, (uint64_t)ts.thread_id + (uint64_t)ip->pthread_tid_offset, sizeof(tid)) == 0)
+                    t->native_tid = tid;
+            }
         }
 #endif
         t->gil = locked > 0 && holder == ts_addr;
+        t->unchanged = false;
+        t->reused = 0;
         t->truncated = false;
         t->depth = 0;
         t->thread_obj = 0;
         walk_frames(&ts, t, st, scratch);
+        memcpy(t->top, top, sizeof(top));
+        if (!have_top)
+            t->reused = SPY_MAX_REUSE;  /* nothing to compare with: walk again next time */
         n++;
         ts_addr = (uint64_t)(uintptr_t)ts.next;
     }

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define SPY_MAX_DEPTH 256     /* frames kept per thread; deeper stacks are truncated */
 #define SPY_MAX_THREADS 256   /* Python threads read per walk */
@@ -42,6 +43,10 @@ struct spy_raw_frame {
     uint32_t pad;
 };
 
+/* How many walks in a row may reuse a thread's frames before one walks it
+ * whole again (a bound on what a wrong "unchanged" could cost). */
+#define SPY_MAX_REUSE 100
+
 struct spy_raw_thread {
     uint64_t tstate;
     uint64_t thread_id;      /* pthread_t, as threading.get_ident() */
@@ -50,8 +55,34 @@ struct spy_raw_thread {
     bool truncated;          /* deeper than SPY_MAX_DEPTH */
     uint16_t depth;
     uint64_t thread_obj;     /* the threading.Thread instance if found, else 0 */
-    struct spy_raw_frame frames[SPY_MAX_DEPTH];  /* innermost first */
+    /* The innermost frame as last read: its address, code object, current
+     * instruction and caller (and the top of the data stack on 3.11+).  A
+     * walk that finds the same thread (same tstate, same slot of the array)
+     * with the same top keeps the frames already here instead of walking
+     * them again, and sets `unchanged`.  Callers that want a fresh walk
+     * pass zeroed threads. */
+    uint64_t top[5];
+    bool unchanged;
+    uint8_t reused;          /* walks in a row that kept these frames */
+    /* SPY_MAX_DEPTH frames, innermost first, kept apart from the headers so
+     * that a walk over many unchanged threads touches few pages */
+    struct spy_raw_frame *frames;
 };
+
+/* An array of n threads with room for their frames, zeroed; NULL if out of
+ * memory.  Free with free(). */
+static inline struct spy_raw_thread *spy_raw_threads_new(int n)
+{
+    size_t head = (size_t)n * sizeof(struct spy_raw_thread);
+    head = (head + 63) & ~(size_t)63;
+    struct spy_raw_thread *t = calloc(1, head + (size_t)n * SPY_MAX_DEPTH * sizeof(struct spy_raw_frame));
+    if (t == NULL)
+        return NULL;
+    struct spy_raw_frame *frames = (struct spy_raw_frame *)((char *)t + head);
+    for (int i = 0; i < n; i++)
+        t[i].frames = frames + (size_t)i * SPY_MAX_DEPTH;
+    return t;
+}
 
 struct spy_walk_stats {
     uint64_t torn;           /* reads that failed or did not hold together */
