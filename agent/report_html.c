@@ -264,13 +264,14 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
     else
         snprintf(d, sizeof(d), "all active (idle not recorded)");
     card(s, "Samples", v, d);
-    if (a.duration > 0 || a.rate > 0) {
+    if (a.duration > 0)
         snprintf(v, sizeof(v), "%.1f s", a.duration);
-        snprintf(d, sizeof(d), "at %d Hz", a.rate);
-    } else {
-        snprintf(v, sizeof(v), "?");
-        snprintf(d, sizeof(d), "not in this file");
-    }
+    else
+        snprintf(v, sizeof(v), "unknown");
+    if (a.rate > 0)
+        snprintf(d, sizeof(d), "at %d Hz%s", a.rate, a.duration > 0 ? "" : "; the file does not say how long");
+    else
+        snprintf(d, sizeof(d), a.duration > 0 ? "sampling rate unknown" : "the file does not say");
     card(s, "Duration", v, d);
     fmt_grouped(v, sizeof(v), a.nfns);
     card(s, "Functions", v, "unique (name, file)");

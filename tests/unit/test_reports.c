@@ -52,11 +52,11 @@ int main(void)
         CHECK(strstr(t, "Duration        1.6 s at 100 Hz"));
         CHECK(strstr(t, "  database               30   27.3%"));
         CHECK(strstr(t, "Top 5 functions"));
-        CHECK(strstr(t, "        30   27.3%         30   27.3%  database       OrderRepository.total_for (app/main.py:59)"));
-        CHECK(strstr(t, "async  cache          80.0%  cached_prices (app/main.py:110)  [TTLCache.get (app/main.py:68)]"));
-        CHECK(strstr(t, "sync   database       75.0%  orders_report (app/main.py:99)"));
+        CHECK(strstr(t, "        30   27.3%         30   27.3%  database       OrderRepository.total_for (/srv/app/main.py:59)"));
+        CHECK(strstr(t, "async  cache          80.0%  cached_prices (/srv/app/main.py:110)  [TTLCache.get (/srv/app/main.py:68)]"));
+        CHECK(strstr(t, "sync   database       75.0%  orders_report (/srv/app/main.py:99)"));
         CHECK(strstr(t, "1. Blocking work on the event loop: 36.4% of active samples."));
-        CHECK(strstr(t, "From: TTLCache.get (app/main.py:68) (18.2%)"));
+        CHECK(strstr(t, "From: TTLCache.get (/srv/app/main.py:68) (18.2%)"));
         CHECK(strstr(t, "MainThread (100)"));
         /* nothing wider than 200 columns, no tabs */
         CHECK(!strchr(t, '\t'));
