@@ -757,7 +757,9 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
         spy_sink_xml_str(s, prog[0] ? prog : "(unknown program)");
         spy_sink_printf(s, " \xe2\x80\x94 pid %d \xe2\x80\x94 ", p->pid);
         put_grouped(s, total);
-        if (p->duration > 0 || p->rate > 0)
+        if (p->duration > 0 && p->rate <= 0)
+            spy_sink_printf(s, " samples in %.1f s", p->duration);
+        else if (p->duration > 0 || p->rate > 0)
             spy_sink_printf(s, " samples in %.1f s at %d Hz", p->duration, p->rate);
         else
             spy_sink_puts(s, " samples, duration unknown");
