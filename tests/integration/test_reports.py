@@ -164,7 +164,9 @@ def main():
 
     c.section("record the FastAPI app under load")
     port = harness.free_port()
-    app = wsclient.AgentApp("report_app", kind="script", script="report_app.py", args=[port], python=python,
+    c.note("uvicorn --loop %s" % harness.uvicorn_loop())
+    app = wsclient.AgentApp("report_app", kind="script", script="report_app.py", args=[port, harness.uvicorn_loop()],
+                            python=python,
                             env={"SPY_RATE": "400", "SPY_CPU_BUDGET": "0"})
     app.http_port = port
     app.start()

@@ -1,7 +1,8 @@
 """Target: a FastAPI service with one endpoint per kind of work, for the
 report tests (tests/integration/test_reports.py).
 
-    python3.11 report_app.py PORT      (uvicorn on 127.0.0.1:PORT)
+    python3.11 report_app.py PORT [LOOP]   (uvicorn on 127.0.0.1:PORT; LOOP: auto,
+                                            asyncio or uvloop, as uvicorn --loop)
 
 Endpoints:
   GET /health       readiness probe
@@ -144,4 +145,5 @@ if __name__ == "__main__":
     import uvicorn
 
     _setup_db()
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                loop=sys.argv[2] if len(sys.argv) > 2 else "auto")
