@@ -14,6 +14,8 @@ Endpoints:
   GET /json         json_roundtrip(): an async endpoint that encodes and
                     decodes a large document with the json module
   GET /cpu          crunch(): a sync endpoint burning CPU in pure Python
+  GET /sleep        sleepy(): an async endpoint calling time.sleep, which
+                    blocks the event loop without using the CPU
 Needs Debian's python3-fastapi and python3-uvicorn.
 """
 
@@ -139,6 +141,12 @@ def crunch(n: int = 150000):
     for i in range(n):
         acc = (acc * 31 + i * i) % 1000003
     return {"result": acc}
+
+
+@app.get("/sleep")
+async def sleepy(ms: int = 200):
+    time.sleep(ms / 1000.0)        # a synchronous wait inside async def: the loop stalls
+    return {"slept_ms": ms}
 
 
 if __name__ == "__main__":
