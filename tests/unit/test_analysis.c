@@ -55,13 +55,15 @@ static bool advice_names(const struct spy_analysis *a, const struct spy_advice *
     return false;
 }
 
-/* A py-spy-style FastAPI recording, on uvloop or on asyncio's loop. */
-static void pyspy_fastapi(const char *data_dir, const char *loop)
+/* A py-spy-style FastAPI recording, on uvloop or on asyncio's loop, as
+ * collapsed stacks (one thread) or speedscope (the loop thread and two
+ * worker threads). */
+static void pyspy_fastapi(const char *data_dir, const char *file)
 {
     char path[512], err[512];
     struct spy_profile p;
     struct spy_analysis a;
-    snprintf(path, sizeof(path), "%s/pyspy_fastapi_%s.collapsed.txt", data_dir, loop);
+    snprintf(path, sizeof(path), "%s/%s", data_dir, file);
     CHECK(spy_profile_read(path, &p, NULL, err, sizeof(err)) == 0);
     if (p.nframes == 0) {
         fprintf(stderr, "%s\n", err);
@@ -94,6 +96,12 @@ static void pyspy_fastapi(const char *data_dir, const char *loop)
     CHECK(!advice_names(&a, adv, "compute_stats") && !advice_names(&a, adv, "WorkerThread.run"));
     adv = advice(&a, SPY_CAT_OTHER);
     CHECK(adv && advice_names(&a, adv, "compute_stats"));
+    /* speedscope: only the main thread runs the loop */
+    if (p.nthreads == 3) {
+        CHECK(p.rate == 100);
+        for (uint32_t t = 0; t < a.nthreads; t++)
+            CHECK(a.threads[t].loop == (strstr(p.threads[a.threads[t].thread].name, "MainThread") != NULL));
+    }
     /* the file column keeps the package */
     char label[256];
     f = fn(&a, "Connection._execute_context");
@@ -243,8 +251,9 @@ int main(int argc, char **argv)
     p.samples[0].thread = 1;
     spy_profile_free(&p);
 
-    pyspy_fastapi(data_dir, "uvloop");
-    pyspy_fastapi(data_dir, "asyncio");
+    pyspy_fastapi(data_dir, "pyspy_fastapi_uvloop.collapsed.txt");
+    pyspy_fastapi(data_dir, "pyspy_fastapi_asyncio.collapsed.txt");
+    pyspy_fastapi(data_dir, "pyspy_fastapi_uvloop.speedscope.json");
     offcpu_loop(false);
     offcpu_loop(true);
     return check_report();

@@ -90,6 +90,23 @@ int main(void)
     CHECK(d && strstr(d, "<svg id=\"diff-flame\"") && strstr(d, "+25.6"));
     free(d);
     spy_profile_free(&q);
+
+    /* a file that does not say how long it is: report and diff say so alike */
+    fastapi_profile(&q);
+    q.duration = 0;
+    q.rate = 0;
+    t = text_of(spy_report_text, &q, 5);
+    CHECK(t && strstr(t, "Duration        unknown (the file does not say)\n"));
+    free(t);
+    d = diff_of(0, &p, &q);
+    CHECK(d && strstr(d, "Base     110 active samples, 16 functions, duration 1.6 s at 100 Hz\n")
+          && strstr(d, "Current  110 active samples, 16 functions, duration unknown (the file does not say)\n"));
+    free(d);
+    q.rate = 100;                   /* the rate alone (collapsed files never say; speedscope may) */
+    t = text_of(spy_report_text, &q, 5);
+    CHECK(t && strstr(t, "Duration        unknown (the file does not say), sampled at 100 Hz\n"));
+    free(t);
+    spy_profile_free(&q);
     spy_profile_free(&p);
     return check_report();
 }
