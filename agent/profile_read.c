@@ -20,7 +20,8 @@
  *     missing detail becomes its parent's own samples).
  *   - anything else: collapsed stacks, "outer;...;inner COUNT" per line.
  * Limits keep bad input cheap: a collapsed line over SPY_READ_MAX_LINE or
- * a document over SPY_READ_MAX_DOC is refused after reading at most that
+ * a document read whole (an SVG, or speedscope JSON from a pipe rather
+ * than a file) over SPY_READ_MAX_DOC is refused after reading at most that
  * much; binary content is refused from its first 64 KiB.
  *
  * Runs on the caller's thread only (spyctl, a test, the server's writer);
