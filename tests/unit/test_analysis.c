@@ -56,8 +56,8 @@ static bool advice_names(const struct spy_analysis *a, const struct spy_advice *
 }
 
 /* A py-spy-style FastAPI recording, on uvloop or on asyncio's loop, as
- * collapsed stacks (one thread) or speedscope (the loop thread and two
- * worker threads). */
+ * collapsed stacks (one thread), speedscope (the loop thread and two
+ * worker threads) or an inferno flame graph SVG. */
 static void pyspy_fastapi(const char *data_dir, const char *file)
 {
     char path[512], err[512];
@@ -254,6 +254,7 @@ int main(int argc, char **argv)
     pyspy_fastapi(data_dir, "pyspy_fastapi_uvloop.collapsed.txt");
     pyspy_fastapi(data_dir, "pyspy_fastapi_asyncio.collapsed.txt");
     pyspy_fastapi(data_dir, "pyspy_fastapi_uvloop.speedscope.json");
+    pyspy_fastapi(data_dir, "pyspy_fastapi_asyncio_flamegraph.svg");
     offcpu_loop(false);
     offcpu_loop(true);
     return check_report();
