@@ -24,7 +24,9 @@
  *   - blocking the loop: a callback on the CPU that is not async_io, or a
  *     callback off the CPU (time.sleep, a synchronous HTTP or database
  *     call inside async def): the loop can run nothing else meanwhile, so
- *     such an idle-flagged sample counts as active, and as blocking.
+ *     such an idle-flagged sample counts as active, and as blocking -- when
+ *     the thread was mostly off the CPU at that very stack (loop_blocking:
+ *     a GIL wait amid CPU work is not the callback's doing).
  * Other idle samples (SPY_FLAG_IDLE) count in totals and per thread only.
  * Cost: O(frames + sum of stack depths); memory O(frames + functions).
  *
@@ -138,6 +140,68 @@ static bool waiting(const struct frame_facts *facts, const uint32_t *ids, uint32
     if (facts[ids[0]].loop)
         return true;
     return facts[ids[0]].wait && depth > 1 && facts[ids[1]].loop;
+}
+
+static uint64_t pairs_get(const struct pairs *m, uint64_t key)
+{
+    if (m->size == 0)
+        return 0;
+    size_t j = mix(key) & (m->size - 1);
+    while (m->keys[j] != UINT64_MAX && m->keys[j] != key)
+        j = (j + 1) & (m->size - 1);
+    return m->keys[j] == key ? m->vals[j] : 0;
+}
+
+static uint64_t stack_key(uint32_t thread, const uint32_t *ids, uint32_t depth)
+{
+    uint64_t h = 1469598103934665603ull ^ thread;
+    for (uint32_t k = 0; k < depth; k++) {
+        h ^= ids[k];
+        h *= 1099511628211ull;
+        h ^= h >> 29;
+    }
+    return h == UINT64_MAX ? h - 1 : h;
+}
+
+/* blocking[i]: sample i was taken off the CPU inside an event loop callback
+ * and blocks the loop.  A blocking call (time.sleep, a socket read, a lock)
+ * keeps the thread off the CPU at one stack: most of the samples at that
+ * (thread, stack) are idle.  Waiting for the GIL, or for a core on a busy
+ * machine, in the middle of CPU work leaves a few idle samples at stacks
+ * that are mostly busy; those stay idle (the CPU samples around them already
+ * count as blocking).  Samples already marked SPY_FLAG_LOOP_BLOCKED count.
+ * 0, or -1 if out of memory. */
+static int loop_blocking(const struct spy_profile *p, const struct frame_facts *facts, bool *blocking)
+{
+    struct pairs busy = { 0 }, idle = { 0 };
+    int rc = -1;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t si = 0; si < p->nsamples; si++) {
+            const struct spy_profile_sample *s = &p->samples[si];
+            const uint32_t *ids = p->frame_ids + s->first;
+            bool loop = false;
+            for (uint32_t k = 0; k < s->depth && !loop; k++)
+                loop = facts[ids[k]].loop;
+            if (pass == 0)
+                blocking[si] = (s->flags & SPY_FLAG_LOOP_BLOCKED) != 0;
+            if (!loop || waiting(facts, ids, s->depth) || (s->flags & SPY_FLAG_LOOP_BLOCKED))
+                continue;
+            uint64_t key = stack_key(s->thread, ids, s->depth);
+            if (pass == 0) {
+                if (pairs_add((s->flags & SPY_FLAG_IDLE) ? &idle : &busy, key, s->count) != 0)
+                    goto out;
+            } else if (s->flags & SPY_FLAG_IDLE) {
+                blocking[si] = pairs_get(&idle, key) > pairs_get(&busy, key);
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(busy.keys);
+    free(busy.vals);
+    free(idle.keys);
+    free(idle.vals);
+    return rc;
 }
 
 static int compare_fns(const void *pa, const void *pb)
@@ -276,6 +340,7 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
     unsigned long long *masks = NULL;
     const char **file_names = NULL;
     uint32_t *stamp = NULL, *ep_index = NULL;
+    bool *blocking = NULL;
     struct pairs ep_top = { 0 };
     uint32_t nfiles = 0;
     int rc = -1;
@@ -352,7 +417,8 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
     stamp = calloc(a->nfns ? a->nfns : 1, sizeof(*stamp));
     ep_index = malloc((a->nfns ? a->nfns : 1) * sizeof(*ep_index));
     a->endpoints = calloc(a->nfns ? a->nfns : 1, sizeof(*a->endpoints));
-    if (!stamp || !ep_index || !a->endpoints)
+    blocking = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*blocking));
+    if (!stamp || !ep_index || !a->endpoints || !blocking || loop_blocking(p, facts, blocking) != 0)
         goto oom;
     memset(ep_index, 0xff, (a->nfns ? a->nfns : 1) * sizeof(*ep_index));
     for (uint32_t t = 0; t < p->nthreads; t++)
@@ -375,16 +441,16 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         for (uint32_t k = 0; k < s->depth && !loop; k++)
             loop = facts[ids[k]].loop;
         bool loop_itself = loop && waiting(facts, ids, s->depth);
-        bool offcpu = (s->flags & (SPY_FLAG_IDLE | SPY_FLAG_LOOP_BLOCKED)) != 0;
+        bool offcpu = blocking[si];
         if (loop)
             ts->loop = true;
-        if ((s->flags & SPY_FLAG_IDLE) && !(loop && !loop_itself)) {
+        if ((s->flags & SPY_FLAG_IDLE) && !offcpu) {
             a->idle += n;
             ts->idle += n;
             continue;
         }
         a->active += n;
-        if (offcpu && loop && !loop_itself) {
+        if (offcpu) {
             a->loop_offcpu += n;
             ts->loop_offcpu += n;
         }
@@ -506,6 +572,7 @@ cleanup:
     free(fnmap.slots);
     free(stamp);
     free(ep_index);
+    free(blocking);
     free(ep_top.keys);
     free(ep_top.vals);
     return rc;
@@ -575,6 +642,7 @@ int spy_mark_loop_blocking(struct spy_profile *p, const struct spy_categories *r
 {
     struct spy_categories *own_rules = NULL;
     struct frame_facts *facts = NULL;
+    bool *blocking = NULL;
     int rc = -1;
 
     if (spy_profile_check(p) != 0) {
@@ -595,21 +663,19 @@ int spy_mark_loop_blocking(struct spy_profile *p, const struct spy_categories *r
         facts[i].loop = spy_categories_event_loop(rules, nz(p->frames[i].function), nz(p->frames[i].file));
         facts[i].wait = spy_categories_loop_wait(rules, nz(p->frames[i].function), nz(p->frames[i].file));
     }
-    for (size_t si = 0; si < p->nsamples; si++) {
-        struct spy_profile_sample *s = &p->samples[si];
-        const uint32_t *ids = p->frame_ids + s->first;
-        if (!(s->flags & SPY_FLAG_IDLE))
-            continue;
-        bool loop = false;
-        for (uint32_t k = 0; k < s->depth && !loop; k++)
-            loop = facts[ids[k]].loop;
-        if (loop && !waiting(facts, ids, s->depth))
-            s->flags = (s->flags & ~SPY_FLAG_IDLE) | SPY_FLAG_LOOP_BLOCKED;
+    blocking = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*blocking));
+    if (!blocking || loop_blocking(p, facts, blocking) != 0) {
+        snprintf(err, errlen, "out of memory marking the profile");
+        goto cleanup;
     }
+    for (size_t si = 0; si < p->nsamples; si++)
+        if (blocking[si] && (p->samples[si].flags & SPY_FLAG_IDLE))
+            p->samples[si].flags = (p->samples[si].flags & ~SPY_FLAG_IDLE) | SPY_FLAG_LOOP_BLOCKED;
     rc = 0;
 
 cleanup:
     free(facts);
+    free(blocking);
     spy_categories_free(own_rules);
     return rc;
 }
