@@ -12,6 +12,7 @@ packages=(
   libwebsockets-dev libcjson-dev zlib1g-dev       # the WebSocket server, JSON, gzip for pprof
   protobuf-compiler                               # protoc checks our pprof files
   python3-fastapi python3-uvicorn python3-httpx   # the example app
+  python3-uvloop python3-httptools                # what uvicorn[standard] runs on: the uvloop event loop
   gunicorn                                        # forked workers in the tests
   python3-websockets                              # a protocol client for tests
   wrk procps curl                                 # load and process tools

@@ -727,8 +727,13 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
         spy_sink_xml_str(s, prog[0] ? prog : "(unknown program)");
         spy_sink_printf(s, " \xe2\x80\x94 pid %d \xe2\x80\x94 ", p->pid);
         spy_sink_grouped(s, total);
-        spy_sink_printf(s, " samples in %.1f s at %d Hz%s%s</text>\n", p->duration, p->rate,
-                        o->include_idle ? ", idle included" : ", idle excluded",
+        if (p->duration > 0 && p->rate <= 0)
+            spy_sink_printf(s, " samples in %.1f s", p->duration);
+        else if (p->duration > 0 || p->rate > 0)
+            spy_sink_printf(s, " samples in %.1f s at %d Hz", p->duration, p->rate);
+        else
+            spy_sink_puts(s, " samples, duration unknown");
+        spy_sink_printf(s, "%s%s</text>\n", o->include_idle ? ", idle included" : ", idle excluded",
                         o->by_thread ? ", by thread" : "");
     }
     spy_sink_printf(s, "<text id=\"reset\" class=\"button hidden\" x=\"%d\" y=\"66\">Reset zoom</text>\n"

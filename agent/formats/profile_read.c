@@ -6,7 +6,9 @@
  *   - '{' first: speedscope JSON.  Ours names frames "fn (file:line)" and
  *     weighs samples in counts (unit "none"); py-spy's names frames by
  *     function alone and weighs each sample in seconds, so a count is a
- *     weight divided by the smallest weight seen.
+ *     weight divided by the smallest weight seen.  Streamed, by
+ *     profile_read_speedscope.c: memory follows the profile read, not the
+ *     file.
  *   - '<' first: an SVG.  Ours carries exact data (each box's
  *     "x w depth label" in samples and a label table in window.SPY);
  *     flamegraph.pl, inferno and py-spy draw <g><title>LABEL (N samples,
@@ -19,13 +21,15 @@
  *     missing detail becomes its parent's own samples).
  *   - anything else: collapsed stacks, "outer;...;inner COUNT" per line.
  * Limits keep bad input cheap: a collapsed line over SPY_READ_MAX_LINE or
- * a document over SPY_READ_MAX_DOC is refused after reading at most that
+ * a document read whole (an SVG, or speedscope JSON from a pipe rather
+ * than a file) over SPY_READ_MAX_DOC is refused after reading at most that
  * much; binary content is refused from its first 64 KiB.
  *
  * Runs on the caller's thread only (spyctl, a test, the server's writer);
  * keeps no state between calls.
  */
 #include "profile_read.h"
+#include "profile_read_parts.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -481,214 +485,41 @@ cleanup:
     return rc;
 }
 
-/* ---- speedscope JSON ---- */
+/* ---- what the speedscope reader (profile_read_speedscope.c) builds with ---- */
 
-static const char *json_str(const cJSON *o, const char *key)
+int spy_read_fail(struct reader *r, const char *fmt, ...)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return fail(r, "%s", msg);
 }
 
-static int read_speedscope(struct reader *r, struct builder *b, const char *doc, size_t len, const char **format)
+uint32_t spy_read_add_frame(struct builder *b, const char *fn, size_t fl, const char *file, size_t filel, int line)
 {
-    cJSON *root = cJSON_ParseWithLength(doc, len);
-    uint32_t *fmap = NULL, *ids = NULL;
-    int rc = -1;
+    return add_frame(b, fn, fl, file, filel, line);
+}
 
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t off = at && at >= doc && at <= doc + len ? (size_t)(at - doc) : len;
-        /* brackets still open at the end: the file was cut short */
-        int depth = 0;
-        bool in_str = false;
-        for (size_t i = 0; i < len; i++) {
-            char ch = doc[i];
-            if (in_str) {
-                if (ch == '\\')
-                    i++;
-                else if (ch == '"')
-                    in_str = false;
-            } else if (ch == '"') {
-                in_str = true;
-            } else if (ch == '{' || ch == '[') {
-                depth++;
-            } else if (ch == '}' || ch == ']') {
-                depth--;
-            }
-        }
-        if (off >= len || depth > 0 || in_str)
-            fail(r, "truncated JSON (ends at byte %zu with %d bracket(s) open): expected a speedscope profile",
-                 len, depth);
-        else
-            fail(r, "invalid JSON at byte %zu: expected a speedscope profile", off);
-        goto cleanup;
-    }
-    const char *schema = json_str(root, "$schema");
-    const cJSON *shared = cJSON_GetObjectItemCaseSensitive(root, "shared");
-    const cJSON *frames = shared ? cJSON_GetObjectItemCaseSensitive(shared, "frames") : NULL;
-    const cJSON *profiles = cJSON_GetObjectItemCaseSensitive(root, "profiles");
-    if (!cJSON_IsArray(frames) || !cJSON_IsArray(profiles)
-        || (schema && !strstr(schema, "speedscope"))) {
-        fail(r, "JSON, but not a speedscope profile: expected \"shared\":{\"frames\":[...]} and \"profiles\":[...]");
-        goto cleanup;
-    }
-    const char *exporter = json_str(root, "exporter");
-    *format = exporter && strncmp(exporter, "spyagent", 8) == 0 ? "speedscope"
-              : exporter && strstr(exporter, "py-spy") ? "py-spy speedscope" : "speedscope";
+uint32_t spy_read_label_frame(struct builder *b, const char *s, size_t n)
+{
+    return label_frame(b, s, n);
+}
 
-    int nf = cJSON_GetArraySize(frames);
-    fmap = malloc(((size_t)nf + 1) * sizeof(*fmap));
-    if (!fmap) {
-        fail(r, "out of memory");
-        goto cleanup;
-    }
-    for (int i = 0; i < nf; i++) {
-        const cJSON *fr = cJSON_GetArrayItem(frames, i);
-        const char *name = json_str(fr, "name");
-        const char *file = json_str(fr, "file");
-        const cJSON *line = cJSON_GetObjectItemCaseSensitive(fr, "line");
-        if (!name) {
-            fail(r, "shared.frames[%d] has no \"name\": expected a speedscope profile", i);
-            goto cleanup;
-        }
-        size_t nl = strlen(name);
-        if (file) {
-            /* ours: "fn (file:line)" with file and line also apart */
-            char tail[64];
-            int ln = cJSON_IsNumber(line) ? line->valueint : 0;
-            int w = snprintf(tail, sizeof(tail), ":%d)", ln);
-            size_t fl = strlen(file);
-            if (w > 0 && nl > fl + (size_t)w + 2 && strcmp(name + nl - (size_t)w, tail) == 0
-                && memcmp(name + nl - (size_t)w - fl, file, fl) == 0
-                && memcmp(name + nl - (size_t)w - fl - 2, " (", 2) == 0)
-                nl -= fl + (size_t)w + 2;
-            fmap[i] = add_frame(b, name, nl, file, fl, ln);
-        } else {
-            fmap[i] = label_frame(b, name, nl);
-        }
-        if (fmap[i] == NONE) {
-            fail(r, "out of memory");
-            goto cleanup;
-        }
-    }
+uint32_t spy_read_add_thread(struct builder *b, const char *name, size_t len, int tid)
+{
+    return add_thread(b, name, len, tid);
+}
 
-    /* Weights in time units: one sample weighs the smallest weight. */
-    double unit_w = 0;
-    bool timed = false;
-    const cJSON *prof;
-    cJSON_ArrayForEach(prof, profiles) {
-        const char *unit = json_str(prof, "unit");
-        const cJSON *w = cJSON_GetObjectItemCaseSensitive(prof, "weights"), *x;
-        if (!unit || strcmp(unit, "none") == 0 || !cJSON_IsArray(w))
-            continue;
-        timed = true;
-        double scale = strcmp(unit, "milliseconds") == 0 ? 1e-3 : strcmp(unit, "microseconds") == 0 ? 1e-6
-                       : strcmp(unit, "nanoseconds") == 0 ? 1e-9 : 1;
-        cJSON_ArrayForEach(x, w)
-            if (cJSON_IsNumber(x) && x->valuedouble > 0 && (unit_w == 0 || x->valuedouble * scale < unit_w))
-                unit_w = x->valuedouble * scale;
-    }
-    double longest = 0;
-    size_t ids_cap = 0;
-    int pi = 0;
-    cJSON_ArrayForEach(prof, profiles) {
-        const char *type = json_str(prof, "type");
-        const char *pname = json_str(prof, "name");
-        const char *unit = json_str(prof, "unit");
-        const cJSON *samples = cJSON_GetObjectItemCaseSensitive(prof, "samples");
-        const cJSON *weights = cJSON_GetObjectItemCaseSensitive(prof, "weights");
-        if (!type || strcmp(type, "sampled") != 0) {
-            fail(r, "profiles[%d] is of type \"%.40s\": only \"sampled\" speedscope profiles can be read", pi,
-                 type ? type : "?");
-            goto cleanup;
-        }
-        if (!cJSON_IsArray(samples) || (weights && !cJSON_IsArray(weights))
-            || (weights && cJSON_GetArraySize(weights) != cJSON_GetArraySize(samples))) {
-            fail(r, "profiles[%d]: \"samples\" and \"weights\" must be arrays of the same length", pi);
-            goto cleanup;
-        }
-        double scale = !unit || strcmp(unit, "none") == 0 ? 0 : strcmp(unit, "milliseconds") == 0 ? 1e-3
-                       : strcmp(unit, "microseconds") == 0 ? 1e-6 : strcmp(unit, "nanoseconds") == 0 ? 1e-9 : 1;
-        const cJSON *sv = cJSON_GetObjectItemCaseSensitive(prof, "startValue");
-        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(prof, "endValue");
-        if (scale > 0 && cJSON_IsNumber(sv) && cJSON_IsNumber(ev)
-            && (ev->valuedouble - sv->valuedouble) * scale > longest)
-            longest = (ev->valuedouble - sv->valuedouble) * scale;
-        /* thread: ours "NAME (TID)"; otherwise the whole name */
-        const char *tn = pname ? pname : "?";
-        size_t tl = strlen(tn);
-        int tid = pi;
-        if (tl > 3 && tn[tl - 1] == ')') {
-            const char *open = strrchr(tn, '(');
-            if (open && open > tn + 1 && open[-1] == ' ' && all_digits(open + 1, (size_t)(tn + tl - 2 - open))) {
-                tid = atoi(open + 1);
-                tl = (size_t)(open - 1 - tn);
-            }
-        }
-        uint32_t thread = add_thread(b, tn, tl, tid);
-        if (thread == NONE) {
-            fail(r, "out of memory");
-            goto cleanup;
-        }
-        int ns = cJSON_GetArraySize(samples), k = 0;
-        const cJSON *smp, *wt = weights ? weights->child : NULL;
-        cJSON_ArrayForEach(smp, samples) {
-            uint64_t count = 1;
-            if (wt) {
-                double w = cJSON_IsNumber(wt) ? wt->valuedouble : -1;
-                if (w < 0) {
-                    fail(r, "profiles[%d].weights[%d] is not a non-negative number", pi, k);
-                    goto cleanup;
-                }
-                count = scale > 0 && unit_w > 0 ? (uint64_t)(w * scale / unit_w + 0.5) : (uint64_t)(w + 0.5);
-                wt = wt->next;
-            }
-            int depth = cJSON_GetArraySize(smp);
-            if (!cJSON_IsArray(smp)) {
-                fail(r, "profiles[%d].samples[%d] is not an array of frame indices", pi, k);
-                goto cleanup;
-            }
-            if ((size_t)depth > ids_cap) {
-                uint32_t *ni = realloc(ids, (size_t)depth * sizeof(*ni));
-                if (!ni) {
-                    fail(r, "out of memory");
-                    goto cleanup;
-                }
-                ids = ni;
-                ids_cap = (size_t)depth;
-            }
-            int d = depth;
-            const cJSON *fi;
-            cJSON_ArrayForEach(fi, smp) {
-                if (!cJSON_IsNumber(fi) || fi->valuedouble < 0 || fi->valuedouble >= nf) {
-                    fail(r, "profiles[%d].samples[%d] refers to a frame that shared.frames does not have", pi, k);
-                    goto cleanup;
-                }
-                ids[--d] = fmap[fi->valueint];      /* outermost first in the file */
-            }
-            if (add_sample(b, thread, ids, (uint32_t)depth, count) != 0) {
-                fail(r, "out of memory");
-                goto cleanup;
-            }
-            k++;
-        }
-        (void)ns;
-        pi++;
-    }
-    if (timed && unit_w > 0) {
-        b->p->rate = (int)(1.0 / unit_w + 0.5);
-        b->p->duration = longest;
-    }
-    const char *name = json_str(root, "name");
-    if (name)
-        snprintf(b->p->program, sizeof(b->p->program), "%s", name);
-    rc = 0;
+int spy_read_add_sample(struct builder *b, uint32_t thread, const uint32_t *ids, uint32_t depth, uint64_t count)
+{
+    return add_sample(b, thread, ids, depth, count);
+}
 
-cleanup:
-    cJSON_Delete(root);
-    free(fmap);
-    free(ids);
-    return rc;
+struct spy_profile *spy_read_profile(struct builder *b)
+{
+    return b->p;
 }
 
 /* ---- SVG ---- */
@@ -1215,6 +1046,17 @@ static int read_doc(struct reader *r, struct builder *b, struct src *s, char *he
     int rc = -1;
     const char *what = head[0] == '{' ? "speedscope JSON" : "SVG";
 
+    /* speedscope is streamed from a regular file or from memory; only a
+     * pipe is read whole first */
+    if (head[0] == '{' && s->fd < 0)
+        return spy_read_speedscope(r, b, -1, 0, s->mem + (s->pos - headlen), s->memlen - (s->pos - headlen), format);
+    if (head[0] == '{') {
+        struct stat st;
+        off_t at = lseek(s->fd, 0, SEEK_CUR);
+        if (at >= (off_t)headlen && fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode))
+            return spy_read_speedscope(r, b, s->fd, (uint64_t)at - headlen, NULL, 0, format);
+    }
+
     doc = malloc(cap + 1);
     if (!doc)
         return fail(r, "out of memory");
@@ -1248,7 +1090,7 @@ static int read_doc(struct reader *r, struct builder *b, struct src *s, char *he
         goto cleanup;
     }
     if (doc[0] == '{') {
-        rc = read_speedscope(r, b, doc, len, format);
+        rc = spy_read_speedscope(r, b, -1, 0, doc, len, format);
         goto cleanup;
     }
     const char *svg = memmem(doc, len < 4096 ? len : 4096, "<svg", 4);

@@ -5,16 +5,29 @@
  * Frames are first reduced to per-frame facts, computed once per frame:
  * its function (functions are (name, file) pairs: lines merge), category
  * by the rules (file regexes evaluated once per distinct file), whether it
- * dispatches a web endpoint, whether it is library code, whether it is an
- * event loop's _run_once.  Then each sample is walked once:
+ * dispatches a web endpoint, whether it is library code (by the rules:
+ * absolute paths and py-spy's package-relative names alike), whether it
+ * runs an event loop (asyncio.run, run_until_complete, uvloop's run: the
+ * rules' "event_loops") or is where a loop waits ("loop_waits").  Then
+ * each sample is walked once:
  *   - category: the innermost frame a rule matches; the walk stops, as
  *     "other", at the first frame of application code no rule matches, so
  *     a CPU-bound endpoint is not credited to the framework that called it;
  *   - endpoint: the application frame just inside the innermost
  *     dispatcher (FastAPI's run_endpoint_function for async endpoints,
  *     anyio's worker thread run for sync ones run in the threadpool);
- *   - blocking the loop: active, not async_io, under asyncio's _run_once.
- * Idle samples (SPY_FLAG_IDLE) count in totals and per thread only.
+ *   - event loop: a sample with an event_loops frame on its stack runs on a
+ *     loop thread (asyncio's loop or uvloop's, which has no frame of its
+ *     own above the entry frame); it is the loop waiting when its
+ *     innermost frame is that entry frame or a loop_waits frame called
+ *     straight from it; anything else on a loop thread is a callback;
+ *   - blocking the loop: a callback on the CPU that is not async_io, or a
+ *     callback off the CPU (time.sleep, a synchronous HTTP or database
+ *     call inside async def): the loop can run nothing else meanwhile, so
+ *     such an idle-flagged sample counts as active, and as blocking -- when
+ *     the thread was mostly off the CPU at that very stack (loop_blocking:
+ *     a GIL wait amid CPU work is not the callback's doing).
+ * Other idle samples (SPY_FLAG_IDLE) count in totals and per thread only.
  * Cost: O(frames + sum of stack depths); memory O(frames + functions).
  *
  * Runs on the caller's thread; reads the profile only; the result borrows
@@ -31,7 +44,7 @@
 struct frame_facts {
     uint32_t fn;
     int8_t category;             /* -1: no rule */
-    bool dispatcher, library, loop;
+    bool dispatcher, library, loop, wait;
 };
 
 /* A small open-addressing map, u64 key -> u64 count. */
@@ -117,10 +130,78 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
-static bool ends_with(const char *s, const char *suffix)
+/* The loop itself rather than a callback: its innermost frame is an
+ * event_loops frame (uvloop waits and works in C right under it) or a
+ * loop_waits frame called straight from one (asyncio's selector). */
+static bool waiting(const struct frame_facts *facts, const uint32_t *ids, uint32_t depth)
 {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0 && (a == b || s[a - b - 1] == '/' || s[a - b - 1] == '.');
+    if (depth == 0)
+        return false;
+    if (facts[ids[0]].loop)
+        return true;
+    return facts[ids[0]].wait && depth > 1 && facts[ids[1]].loop;
+}
+
+static uint64_t pairs_get(const struct pairs *m, uint64_t key)
+{
+    if (m->size == 0)
+        return 0;
+    size_t j = mix(key) & (m->size - 1);
+    while (m->keys[j] != UINT64_MAX && m->keys[j] != key)
+        j = (j + 1) & (m->size - 1);
+    return m->keys[j] == key ? m->vals[j] : 0;
+}
+
+static uint64_t stack_key(uint32_t thread, const uint32_t *ids, uint32_t depth)
+{
+    uint64_t h = 1469598103934665603ull ^ thread;
+    for (uint32_t k = 0; k < depth; k++) {
+        h ^= ids[k];
+        h *= 1099511628211ull;
+        h ^= h >> 29;
+    }
+    return h == UINT64_MAX ? h - 1 : h;
+}
+
+/* blocking[i]: sample i was taken off the CPU inside an event loop callback
+ * and blocks the loop.  A blocking call (time.sleep, a socket read, a lock)
+ * keeps the thread off the CPU at one stack: most of the samples at that
+ * (thread, stack) are idle.  Waiting for the GIL, or for a core on a busy
+ * machine, in the middle of CPU work leaves a few idle samples at stacks
+ * that are mostly busy; those stay idle (the CPU samples around them already
+ * count as blocking).  Samples already marked SPY_FLAG_LOOP_BLOCKED count.
+ * 0, or -1 if out of memory. */
+static int loop_blocking(const struct spy_profile *p, const struct frame_facts *facts, bool *blocking)
+{
+    struct pairs busy = { 0 }, idle = { 0 };
+    int rc = -1;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t si = 0; si < p->nsamples; si++) {
+            const struct spy_profile_sample *s = &p->samples[si];
+            const uint32_t *ids = p->frame_ids + s->first;
+            bool loop = false;
+            for (uint32_t k = 0; k < s->depth && !loop; k++)
+                loop = facts[ids[k]].loop;
+            if (pass == 0)
+                blocking[si] = (s->flags & SPY_FLAG_LOOP_BLOCKED) != 0;
+            if (!loop || waiting(facts, ids, s->depth) || (s->flags & SPY_FLAG_LOOP_BLOCKED))
+                continue;
+            uint64_t key = stack_key(s->thread, ids, s->depth);
+            if (pass == 0) {
+                if (pairs_add((s->flags & SPY_FLAG_IDLE) ? &idle : &busy, key, s->count) != 0)
+                    goto out;
+            } else if (s->flags & SPY_FLAG_IDLE) {
+                blocking[si] = pairs_get(&idle, key) > pairs_get(&busy, key);
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(busy.keys);
+    free(busy.vals);
+    free(idle.keys);
+    free(idle.vals);
+    return rc;
 }
 
 static int compare_fns(const void *pa, const void *pb)
@@ -259,6 +340,7 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
     unsigned long long *masks = NULL;
     const char **file_names = NULL;
     uint32_t *stamp = NULL, *ep_index = NULL;
+    bool *blocking = NULL;
     struct pairs ep_top = { 0 };
     uint32_t nfiles = 0;
     int rc = -1;
@@ -315,7 +397,7 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
             f->function = fn;
             f->file = file;
             f->line = fr->firstlineno > 0 ? fr->firstlineno : fr->line;
-            f->library = spy_is_library_file(file);
+            f->library = spy_categories_library(rules, file);
             fnmap.slots[h] = a->nfns++;
         } else {
             struct spy_fn_stat *f = &a->fns[fnmap.slots[h]];
@@ -326,15 +408,17 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         facts[i].fn = fnmap.slots[h];
         facts[i].category = (int8_t)spy_categories_match(rules, mask, fn);
         facts[i].dispatcher = spy_categories_dispatcher(rules, fn, file);
-        facts[i].library = spy_is_library_file(file);
-        facts[i].loop = ends_with(fn, "_run_once") && ends_with(file, "asyncio/base_events.py");
+        facts[i].library = a->fns[facts[i].fn].library;
+        facts[i].loop = spy_categories_event_loop(rules, fn, file);
+        facts[i].wait = spy_categories_loop_wait(rules, fn, file);
     }
 
     /* ---- per sample ---- */
     stamp = calloc(a->nfns ? a->nfns : 1, sizeof(*stamp));
     ep_index = malloc((a->nfns ? a->nfns : 1) * sizeof(*ep_index));
     a->endpoints = calloc(a->nfns ? a->nfns : 1, sizeof(*a->endpoints));
-    if (!stamp || !ep_index || !a->endpoints)
+    blocking = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*blocking));
+    if (!stamp || !ep_index || !a->endpoints || !blocking || loop_blocking(p, facts, blocking) != 0)
         goto oom;
     memset(ep_index, 0xff, (a->nfns ? a->nfns : 1) * sizeof(*ep_index));
     for (uint32_t t = 0; t < p->nthreads; t++)
@@ -352,17 +436,28 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         ts->total += n;
         if (s->flags & SPY_FLAG_GIL)
             a->gil += n;
-        if (s->flags & SPY_FLAG_IDLE) {
+        /* on an event loop's thread; the loop itself (waiting, or its C code) */
+        bool loop = false;
+        for (uint32_t k = 0; k < s->depth && !loop; k++)
+            loop = facts[ids[k]].loop;
+        bool loop_itself = loop && waiting(facts, ids, s->depth);
+        bool offcpu = blocking[si];
+        if (loop)
+            ts->loop = true;
+        if ((s->flags & SPY_FLAG_IDLE) && !offcpu) {
             a->idle += n;
             ts->idle += n;
             continue;
         }
         a->active += n;
+        if (offcpu) {
+            a->loop_offcpu += n;
+            ts->loop_offcpu += n;
+        }
 
         /* category: innermost matching frame, stopping at unmatched app code */
         int cat = SPY_CAT_OTHER;
         uint32_t decider = s->depth ? facts[ids[0]].fn : NONE;
-        bool loop = false;
         uint32_t disp = NONE;      /* innermost dispatcher's position */
         bool decided = false;
         for (uint32_t k = 0; k < s->depth; k++) {
@@ -379,13 +474,12 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
             }
             if (ff->dispatcher && disp == NONE)
                 disp = k;
-            loop |= ff->loop;
         }
         a->cat[cat] += n;
         ts->cat[cat] += n;
         if (decider != NONE)
             a->fns[decider].decided[cat] += n;
-        if (loop && cat != SPY_CAT_ASYNC_IO && !(s->depth && facts[ids[0]].loop)) {
+        if (loop && !loop_itself && (offcpu || cat != SPY_CAT_ASYNC_IO)) {
             a->on_loop += n;
             if (decider != NONE)
                 a->fns[decider].on_loop += n;
@@ -478,6 +572,7 @@ cleanup:
     free(fnmap.slots);
     free(stamp);
     free(ep_index);
+    free(blocking);
     free(ep_top.keys);
     free(ep_top.vals);
     return rc;
@@ -496,29 +591,92 @@ const char *spy_short_file(const char *file)
     const char *m, *hit = NULL;
     if (!file)
         return "?";
+    if (file[0] != '/')
+        return file;                 /* already short: py-spy's package-relative names */
     for (const char *q = strstr(file, "-packages/"); q; q = strstr(q + 1, "-packages/"))
         hit = q + 10;
     if (hit)
         return hit;
     if ((m = strstr(file, "/lib/python")) && (m = strchr(m + 11, '/')))
         return m + 1;
-    /* the last two components */
-    const char *last = strrchr(file, '/');
-    if (!last)
-        return file;
-    const char *prev = last;
-    while (prev > file && prev[-1] != '/')
-        prev--;
-    return prev > file ? prev : file;
+    return file;
 }
 
 void spy_fn_label(const struct spy_fn_stat *f, char *buf, size_t cap)
 {
     const char *file = spy_short_file(f->file);
+    const char *dots = "";
+    if (file == f->file && file[0] == '/') {
+        /* the last three components of a long absolute path */
+        const char *q = file + strlen(file);
+        int parts = 0;
+        while (q > file && parts < 3)
+            if (*--q == '/')
+                parts++;
+        if (parts == 3 && q > file) {
+            file = q + 1;
+            dots = ".../";
+        }
+    }
     if (!*f->file)
         snprintf(buf, cap, "%s", f->function);
     else if (f->line > 0)
-        snprintf(buf, cap, "%s (%s:%d)", f->function, file, f->line);
+        snprintf(buf, cap, "%s (%s%s:%d)", f->function, dots, file, f->line);
     else
-        snprintf(buf, cap, "%s (%s)", f->function, file);
+        snprintf(buf, cap, "%s (%s%s)", f->function, dots, file);
 }
+
+void spy_duration_text(double duration, int rate, char *buf, size_t cap)
+{
+    if (duration > 0 && rate > 0)
+        snprintf(buf, cap, "%.1f s at %d Hz", duration, rate);
+    else if (duration > 0)
+        snprintf(buf, cap, "%.1f s (sampling rate unknown)", duration);
+    else if (rate > 0)
+        snprintf(buf, cap, "unknown (the file does not say), sampled at %d Hz", rate);
+    else
+        snprintf(buf, cap, "unknown (the file does not say)");
+}
+
+int spy_mark_loop_blocking(struct spy_profile *p, const struct spy_categories *rules, char *err, size_t errlen)
+{
+    struct spy_categories *own_rules = NULL;
+    struct frame_facts *facts = NULL;
+    bool *blocking = NULL;
+    int rc = -1;
+
+    if (spy_profile_check(p) != 0) {
+        snprintf(err, errlen, "invalid profile");
+        return -1;
+    }
+    if (!rules) {
+        if (spy_categories_default(&own_rules, err, errlen) != 0)
+            return -1;
+        rules = own_rules;
+    }
+    facts = calloc(p->nframes ? p->nframes : 1, sizeof(*facts));
+    if (!facts) {
+        snprintf(err, errlen, "out of memory marking the profile");
+        goto cleanup;
+    }
+    for (uint32_t i = 0; i < p->nframes; i++) {
+        facts[i].loop = spy_categories_event_loop(rules, nz(p->frames[i].function), nz(p->frames[i].file));
+        facts[i].wait = spy_categories_loop_wait(rules, nz(p->frames[i].function), nz(p->frames[i].file));
+    }
+    blocking = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*blocking));
+    if (!blocking || loop_blocking(p, facts, blocking) != 0) {
+        snprintf(err, errlen, "out of memory marking the profile");
+        goto cleanup;
+    }
+    for (size_t si = 0; si < p->nsamples; si++)
+        if (blocking[si] && (p->samples[si].flags & SPY_FLAG_IDLE))
+            p->samples[si].flags = (p->samples[si].flags & ~SPY_FLAG_IDLE) | SPY_FLAG_LOOP_BLOCKED;
+    rc = 0;
+
+cleanup:
+    free(facts);
+    free(blocking);
+    spy_categories_free(own_rules);
+    return rc;
+}
+

@@ -12,6 +12,10 @@
 #include "profile.h"
 
 #define SPY_ADVICE_MAX 10
+/* A sample taken off the CPU inside an event loop callback (time.sleep, a
+ * synchronous call in async def): set by spy_mark_loop_blocking in place
+ * of SPY_FLAG_IDLE, so writers that leave idle samples out keep it. */
+#define SPY_FLAG_LOOP_BLOCKED 0x100u
 #define SPY_ADVICE_FNS 3
 
 struct spy_fn_stat {
@@ -27,6 +31,8 @@ struct spy_fn_stat {
 struct spy_thread_stat {
     uint32_t thread;             /* index into the profile's threads */
     uint64_t total, idle;
+    uint64_t loop_offcpu;        /* off the CPU inside a loop callback (counted active) */
+    bool loop;                   /* runs an event loop (asyncio or uvloop) */
     uint64_t cat[SPY_CAT_COUNT];
 };
 
@@ -62,7 +68,8 @@ struct spy_analysis {
     struct spy_endpoint_stat *endpoints;  /* sorted by total, descending */
     uint32_t nendpoints;
     uint64_t in_endpoints;       /* active samples under some endpoint */
-    uint64_t on_loop;            /* active samples of sync work on an event loop thread */
+    uint64_t on_loop;            /* active samples blocking an event loop (on or off the CPU) */
+    uint64_t loop_offcpu;        /* of those, taken off the CPU (idle-flagged, counted active) */
     struct spy_advice advice[SPY_ADVICE_MAX];
     int nadvice;
     double threshold;
@@ -75,8 +82,20 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *c, str
                 char *err, size_t errlen);
 void spy_analysis_free(struct spy_analysis *a);
 
-/* "function (file:line)" with the file shortened to what follows
- * site-packages/ or pythonX.Y/, or its last two components. */
+/* For writers that leave idle samples out: every idle sample that blocks
+ * an event loop (off the CPU inside a loop callback, see analysis.c) gets
+ * SPY_FLAG_LOOP_BLOCKED instead of SPY_FLAG_IDLE, so it stays in the file.
+ * `c` may be NULL (default rules).  0, or -1 with err. */
+int spy_mark_loop_blocking(struct spy_profile *p, const struct spy_categories *c, char *err, size_t errlen);
+
+/* "3.0 s at 100 Hz", "unknown (the file does not say)", ... — how every
+ * report says a profile's length and rate. */
+void spy_duration_text(double duration, int rate, char *buf, size_t cap);
+
+/* "function (file:line)" with the file shortened: what follows
+ * site-packages/ or lib/pythonX.Y/ (the package path, e.g.
+ * "sqlalchemy/engine/base.py"); other absolute paths of more than three
+ * components to ".../" and their last three; relative paths as they are. */
 void spy_fn_label(const struct spy_fn_stat *f, char *buf, size_t cap);
 const char *spy_short_file(const char *file);
 

@@ -20,6 +20,7 @@ enum spy_category {
 };
 
 #define SPY_CATEGORIES_MAX_RULES 64
+#define SPY_CATEGORIES_MAX_PACKAGES 256
 
 struct spy_categories;
 
@@ -50,10 +51,27 @@ int spy_categories_match(const struct spy_categories *c, unsigned long long file
 /* True if the frame is one that calls a web endpoint (FastAPI/Starlette). */
 bool spy_categories_dispatcher(const struct spy_categories *c, const char *function, const char *file);
 
-/* True for code that is not the application's: the standard library,
- * site-packages, <frozen ...>, or a relative path with a directory
- * (py-spy shortens "…/site-packages/fastapi/routing.py" to that). */
-bool spy_is_library_file(const char *file);
+/* True if the frame runs an event loop on its thread ("event_loops":
+ * asyncio.run / Runner.run, run_until_complete, run_forever, _run_once,
+ * uvloop's run): frames inside it on that thread are loop callbacks.  A
+ * C loop (uvloop) has no frame of its own above these, so a sample whose
+ * innermost frame is one of them is the loop itself. */
+bool spy_categories_event_loop(const struct spy_categories *c, const char *function, const char *file);
+/* True if the frame is where a loop waits for I/O ("loop_waits": the
+ * selector's select/poll), when called straight from an event_loops frame. */
+bool spy_categories_loop_wait(const struct spy_categories *c, const char *function, const char *file);
+
+/* True for code that is not the application's.  In order: the rules'
+ * "application_files" regexes (application), "library_files" regexes
+ * (library); "" and "<frozen ...>" (library); an absolute path under
+ * site-packages/, dist-packages/ or lib/pythonX.Y/ (library, else
+ * application); a relative path (py-spy's package-relative names such as
+ * "sqlalchemy/engine/base.py" or "threading.py") by its top-level package:
+ * a standard-library module or one of "library_packages" is library,
+ * anything else (your "app/routes/users.py", "main.py") application. */
+bool spy_categories_library(const struct spy_categories *c, const char *file);
+/* True if `name` is a top-level module of the standard library (3.9–3.13). */
+bool spy_stdlib_module(const char *name, size_t len);
 
 /* The built-in rules: share/categories.json, compiled in. */
 extern const char spy_default_categories_json[];

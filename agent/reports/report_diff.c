@@ -163,10 +163,12 @@ int spy_report_diff_text(const struct spy_profile *b, const struct spy_profile *
         return -1;
     spy_sink_puts(s, "spyagent profile diff (shares of active samples; + grew, - shrank)\n"
                      "==============================================================================\n");
-    spy_sink_printf(s, "Base     %" PRIu64 " active samples, %.1f s, %" PRIu32 " functions\n", ps.base.active,
-                    ps.base.duration, ps.base.nfns);
-    spy_sink_printf(s, "Current  %" PRIu64 " active samples, %.1f s, %" PRIu32 " functions\n", ps.cur.active,
-                    ps.cur.duration, ps.cur.nfns);
+    spy_duration_text(ps.base.duration, ps.base.rate, label, sizeof(label));
+    spy_sink_printf(s, "Base     %" PRIu64 " active samples, %" PRIu32 " functions, duration %s\n", ps.base.active,
+                    ps.base.nfns, label);
+    spy_duration_text(ps.cur.duration, ps.cur.rate, label, sizeof(label));
+    spy_sink_printf(s, "Current  %" PRIu64 " active samples, %" PRIu32 " functions, duration %s\n", ps.cur.active,
+                    ps.cur.nfns, label);
     if (ps.max_abs < NO_CHANGE) {
         spy_sink_printf(s, "\nNo change: no category or function moved by %.1f percentage points or more.\n",
                         NO_CHANGE);
@@ -486,9 +488,12 @@ int spy_report_diff_html(const struct spy_profile *b, const struct spy_profile *
                      "th{background:#f6f8fa;cursor:pointer}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
                      "td.fn{font-family:'DejaVu Sans Mono',monospace;font-size:12px}.note{color:#656d76;font-size:12px}</style>\n"
                      "</head><body><header><h1>Profile diff</h1></header><main>\n");
-    spy_sink_printf(s, "<p>Base: %" PRIu64 " active samples (%.1f s). Current: %" PRIu64 " active samples (%.1f s). "
-                    "Shares are of each profile's active samples; changes in percentage points (pp).</p>\n",
-                    ps.base.active, ps.base.duration, ps.cur.active, ps.cur.duration);
+    char bd[96], cd[96];
+    spy_duration_text(ps.base.duration, ps.base.rate, bd, sizeof(bd));
+    spy_duration_text(ps.cur.duration, ps.cur.rate, cd, sizeof(cd));
+    spy_sink_printf(s, "<p>Base: %" PRIu64 " active samples, duration %s. Current: %" PRIu64 " active samples, "
+                    "duration %s. Shares are of each profile's active samples; changes in percentage points (pp).</p>\n",
+                    ps.base.active, bd, ps.cur.active, cd);
     if (ps.max_abs < NO_CHANGE)
         spy_sink_printf(s, "<p><strong>No change</strong>: nothing moved by %.1f pp or more.</p>\n", NO_CHANGE);
     spy_sink_puts(s, "<h2>Categories</h2><table class=\"sortable\"><thead><tr><th>category</th><th class=\"n\">base</th>"

@@ -216,14 +216,18 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
         snprintf(d, sizeof(d), "%.1f%% active, %.1f%% idle", spy_pct(a.active, a.total), spy_pct(a.idle, a.total));
     else
         snprintf(d, sizeof(d), "all active (idle not recorded)");
+    if (a.loop_offcpu)
+        snprintf(d + strlen(d), sizeof(d) - strlen(d), "; %.1f%% off the CPU blocking an event loop (counted active)",
+                 spy_pct(a.loop_offcpu, a.total));
     card(s, "Samples", v, d);
-    if (a.duration > 0 || a.rate > 0) {
+    if (a.duration > 0)
         snprintf(v, sizeof(v), "%.1f s", a.duration);
-        snprintf(d, sizeof(d), "at %d Hz", a.rate);
-    } else {
-        snprintf(v, sizeof(v), "?");
-        snprintf(d, sizeof(d), "not in this file");
-    }
+    else
+        snprintf(v, sizeof(v), "unknown");
+    if (a.rate > 0)
+        snprintf(d, sizeof(d), "at %d Hz%s", a.rate, a.duration > 0 ? "" : "; the file does not say how long");
+    else
+        snprintf(d, sizeof(d), a.duration > 0 ? "sampling rate unknown" : "the file does not say");
     card(s, "Duration", v, d);
     spy_grouped(a.nfns, v, sizeof(v));
     card(s, "Functions", v, "unique (name, file)");
@@ -324,6 +328,8 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
         snprintf(name, sizeof(name), "%.*s", (int)sizeof(th->name), th->name[0] ? th->name : "?");
         spy_sink_puts(s, "<tr><td>");
         spy_sink_xml_str(s, name);
+        if (ts->loop)
+            spy_sink_puts(s, " <span class=\"note\">(event loop)</span>");
         spy_sink_printf(s, "</td><td class=\"n\" data-v=\"%d\">%d</td>", th->tid, th->tid);
         num_cell(s, ts->total);
         pct_cell(s, ts->total, a.total);

@@ -61,10 +61,11 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
     else
         spy_sink_puts(s, " (all active; idle samples are not in this profile)");
     spy_sink_puts(s, "\n");
-    if (a.duration > 0 || a.rate > 0)
-        spy_sink_printf(s, "Duration        %.1f s at %d Hz\n", a.duration, a.rate);
-    else
-        spy_sink_puts(s, "Duration        unknown (the file does not say)\n");
+    spy_duration_text(a.duration, a.rate, label, sizeof(label));
+    spy_sink_printf(s, "Duration        %s\n", label);
+    if (a.loop_offcpu)
+        spy_sink_printf(s, "Loop blocked    %s samples off the CPU inside event loop callbacks (time.sleep, "
+                        "synchronous I/O in async code): counted as active\n", spy_grouped(a.loop_offcpu, g1, sizeof(g1)));
     spy_sink_printf(s, "Functions       %s unique\n", spy_grouped(a.nfns, g1, sizeof(g1)));
     uint32_t busy_threads = 0;
     for (uint32_t t = 0; t < a.nthreads; t++)
@@ -129,10 +130,11 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
         for (int c = 0; c < SPY_CAT_COUNT; c++)
             if (ts->cat[c] > ts->cat[best])
                 best = c;
-        spy_sink_printf(s, "  %8s  %5.1f%%  %5.1f%%  %-13s  %.*s (%d)\n", spy_grouped(ts->total, g1, sizeof(g1)),
+        spy_sink_printf(s, "  %8s  %5.1f%%  %5.1f%%  %-13s  %.*s (%d)%s\n", spy_grouped(ts->total, g1, sizeof(g1)),
                         spy_pct(ts->total, a.total), spy_pct(ts->idle, ts->total),
                         ts->total > ts->idle ? spy_category_name(best) : "idle",
-                        (int)sizeof(th->name), th->name[0] ? th->name : "?", th->tid);
+                        (int)sizeof(th->name), th->name[0] ? th->name : "?", th->tid,
+                        ts->loop ? "  [event loop]" : "");
     }
 
     spy_sink_printf(s, "\nAdvice (categories above %.0f%% of active samples)\n", a.threshold * 100);

@@ -6,7 +6,10 @@
  * goes through a file sink, so it appears whole (temp name, fsync, rename)
  * or not at all, and a failure becomes an `error` sentence in record_done
  * naming the path and the reason.  Idle samples are left out, like py-spy
- * record without --idle, so the files show where the app was busy.
+ * record without --idle, so the files show where the app was busy; but an
+ * event loop thread off the CPU inside a callback (time.sleep in async
+ * def) is blocking the loop, not idle, so those samples stay
+ * (spy_mark_loop_blocking).
  *
  * Threads: the spy-writer thread, or the exiting thread at shutdown; it
  * reads the store only through spy_store_profile (the lock, briefly).
@@ -23,6 +26,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "analysis.h"
 #include "messages.h"
 #include "procinfo.h"
 #include "profile.h"
@@ -64,6 +68,10 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
     if (spy_store_profile(store, job->span, job->window, (int64_t)(spy_now_ns() / 1000000000ULL), &prof) != 0)
         return spy_msg_record_done(job->reply, NULL, 0, 0, job->duration, 0, "out of memory building the profile",
                                    job->id);
+    if (spy_mark_loop_blocking(&prof, NULL, error, sizeof(error)) != 0) {
+        spy_profile_free(&prof);
+        return spy_msg_record_done(job->reply, NULL, 0, 0, job->duration, 0, error, job->id);
+    }
     prof.duration = job->duration;
     prof.start_time = job->start_time;
     prof.rate = spy_agent.cfg.rate;

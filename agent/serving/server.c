@@ -106,6 +106,7 @@ static struct {
     int rec_seconds;
     unsigned rec_formats;
     uint64_t rec_started_ns;
+    double rec_elapsed;            /* seconds the last finished recording covered */
     double rec_start_time;
     uint64_t rec_owner;
     char rec_id[160];
@@ -341,6 +342,7 @@ static void finish_recording(uint64_t requester)
     lws_sul_cancel(&srv.sul_record);
     struct spy_record_job job;
     double elapsed = (double)(spy_now_ns() - srv.rec_started_ns) / 1e9;
+    srv.rec_elapsed = elapsed;
     fill_job(&job, SPY_SPAN_RECORDING, 0, srv.rec_formats, elapsed, srv.rec_start_time, srv.rec_id);
     if (start_writer(&job, srv.rec_owner, requester) != 0) {
         struct client *c = find_client(srv.rec_owner);
@@ -491,6 +493,18 @@ static char *dump_message(int pid, const char *id)
 /* report [text|html] [S]: the last S seconds, else the last recording,
  * else since start.  Text comes back in the reply (it is quick); HTML goes
  * to a file through the writer thread and the reply names it. */
+/* The seconds a span covers: the window (at most the agent's uptime), the
+ * last recording, or the agent's uptime. */
+static double span_seconds(enum spy_span span, int window)
+{
+    double up = spy_agent.started_ns ? (double)(spy_now_ns() - spy_agent.started_ns) / 1e9 : 0.0;
+    if (span == SPY_SPAN_RECORDING)
+        return srv.rec_elapsed;
+    if (span == SPY_SPAN_WINDOW)
+        return up > 0 && up < window ? up : window;
+    return up;
+}
+
 static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
 {
     enum spy_span span = cmd->seconds ? SPY_SPAN_WINDOW : srv.rec_done_once && !srv.rec_active ? SPY_SPAN_RECORDING
@@ -502,7 +516,8 @@ static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
             return;
         }
         struct spy_record_job job;
-        fill_job(&job, span, cmd->seconds, SPY_FMT_REPORT_HTML, (double)cmd->seconds, (double)time(NULL), id);
+        fill_job(&job, span, cmd->seconds, SPY_FMT_REPORT_HTML, span_seconds(span, cmd->seconds), (double)time(NULL),
+                 id);
         job.reply = "report";
         if (start_writer(&job, c->serial, 0) != 0)
             send_to(c, spy_msg_error("internal", "cannot start the writer thread", id), false);
@@ -515,7 +530,7 @@ static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
     }
     prof.rate = spy_agent.cfg.rate;
     prof.pid = (int)getpid();
-    prof.duration = span == SPY_SPAN_WINDOW ? cmd->seconds : 0;
+    prof.duration = span_seconds(span, cmd->seconds);
     spy_proc_cmdline(prof.program, sizeof(prof.program));
     struct spy_sink sink;
     spy_sink_memory(&sink, 8u << 20);

@@ -365,3 +365,10 @@ def agent_error_lines(stderr):
         elif "fatal python error" in low or "segmentation fault" in low or "core dumped" in low:
             bad.append(line)
     return bad
+
+
+def uvicorn_loop():
+    """The event loop uvicorn is told to run (--loop): SPY_TEST_LOOP (asyncio or
+    uvloop, set by tests/meson.build), else uvicorn's own choice, "auto", which
+    is uvloop when python3-uvloop is installed (scripts/deps.sh installs it)."""
+    return os.environ.get("SPY_TEST_LOOP") or "auto"

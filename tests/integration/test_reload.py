@@ -68,7 +68,7 @@ def main():
     os.makedirs(src)
     shutil.copy(os.path.join(harness.SPY_TARGETS, "fastapi_app.py"), src)
     app.cmd = [python, "-m", "uvicorn", "fastapi_app:app", "--host", "127.0.0.1", "--port", str(app.http_port),
-               "--app-dir", src, "--reload", "--reload-dir", src]
+               "--app-dir", src, "--reload", "--reload-dir", src, "--loop", harness.uvicorn_loop()]
     seen = []
     try:
         app.start()

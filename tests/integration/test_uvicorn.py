@@ -69,7 +69,7 @@ def main():
     ws_port = free_port()
     env = harness.preload_env({"SPY_PORT": "8000", "SPY_WS_PORT": ws_port})
     cmd = [python, "-m", "uvicorn", "fastapi_app:app", "--host", "127.0.0.1", "--port", str(port),
-           "--app-dir", harness.SPY_TARGETS]
+           "--app-dir", harness.SPY_TARGETS, "--loop", harness.uvicorn_loop()]
     base = "http://127.0.0.1:%d" % port
     tmp = tempfile.mkdtemp(prefix="spy-uvicorn-")
     out_path, err_path = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")

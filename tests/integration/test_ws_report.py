@@ -49,6 +49,10 @@ async def scenario(c, app):
     c.ok(done is not None and done.get("type") == "record_done", "record 2 finishes")
     r = await cl.command("report", ("report", "error"), 20)
     c.eq((r or {}).get("span"), "recording", "a plain report covers the last recording")
+    dur = [l for l in (r or {}).get("text", "").splitlines() if l.startswith("Duration")]
+    want = "%.1f" % float((done or {}).get("duration") or 0)
+    c.ok(dur and dur[0].split()[1:3] == [want, "s"] and want != "0.0",
+         "it says the recording's length, as record_done did (%s s): %r" % (want, dur))
 
     for bad, code in (("report pdf", "bad_argument"), ("report text 0", "bad_argument"),
                       ("report html 5 now", "too_many_arguments"), ('{"cmd":"report","format":"xml"}', "bad_argument")):

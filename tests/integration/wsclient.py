@@ -97,7 +97,7 @@ class AgentApp(object):
                 self.env.pop(k, None)
         if kind == "uvicorn":
             self.cmd = [python, "-m", "uvicorn", "fastapi_app:app", "--host", "127.0.0.1", "--port",
-                        str(self.http_port), "--app-dir", harness.SPY_TARGETS]
+                        str(self.http_port), "--app-dir", harness.SPY_TARGETS, "--loop", harness.uvicorn_loop()]
         else:
             self.cmd = [python, os.path.join(harness.SPY_TARGETS, script)] + [str(a) for a in args]
         self.out_path = os.path.join(self.tmp, "stdout")

@@ -1,7 +1,8 @@
 """Target: a FastAPI service with one endpoint per kind of work, for the
 report tests (tests/integration/test_reports.py).
 
-    python3.11 report_app.py PORT      (uvicorn on 127.0.0.1:PORT)
+    python3.11 report_app.py PORT [LOOP]   (uvicorn on 127.0.0.1:PORT; LOOP: auto,
+                                            asyncio or uvloop, as uvicorn --loop)
 
 Endpoints:
   GET /health       readiness probe
@@ -13,6 +14,8 @@ Endpoints:
   GET /json         json_roundtrip(): an async endpoint that encodes and
                     decodes a large document with the json module
   GET /cpu          crunch(): a sync endpoint burning CPU in pure Python
+  GET /sleep        sleepy(): an async endpoint calling time.sleep, which
+                    blocks the event loop without using the CPU
 Needs Debian's python3-fastapi and python3-uvicorn.
 """
 
@@ -140,8 +143,15 @@ def crunch(n: int = 150000):
     return {"result": acc}
 
 
+@app.get("/sleep")
+async def sleepy(ms: int = 200):
+    time.sleep(ms / 1000.0)        # a synchronous wait inside async def: the loop stalls
+    return {"slept_ms": ms}
+
+
 if __name__ == "__main__":
     import uvicorn
 
     _setup_db()
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                loop=sys.argv[2] if len(sys.argv) > 2 else "auto")

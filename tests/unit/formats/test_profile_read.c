@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "profile.h"
@@ -247,6 +248,92 @@ static void bad_inputs(void)
     free(big);
 }
 
+/* Speedscope is streamed through a 64 KiB window: a file of several
+ * windows (names crossing window edges, \u escapes, profiles before
+ * "shared", weights before samples, unknown keys with nested values) reads
+ * the same from a file as from memory, and as the in-memory order would
+ * give; a rate from absurd weights is unknown, not garbage; deep nesting
+ * and absurd weights are refused. */
+static void speedscope_stream(void)
+{
+    struct spy_sink s;
+    spy_sink_memory(&s, 0);
+    spy_sink_puts(&s, "{\"junk\":{\"a\":[[[{\"b\":[1,2,{\"c\":null}]}]]],\"t\":true,\"f\":false},\"profiles\":[");
+    for (int t = 0; t < 40; t++) {
+        spy_sink_printf(&s, "%s{\"weights\":[", t ? "," : "");
+        for (int k = 0; k < 50; k++)
+            spy_sink_printf(&s, "%s%s", k ? "," : "", k % 3 ? "0.01" : "2e-2");
+        spy_sink_printf(&s, "],\"type\":\"sampled\",\"name\":\"worker \\u00e9%d (%d)\",\"unit\":\"seconds\","
+                            "\"startValue\":0,\"endValue\":0.6,\"samples\":[", t, 1000 + t);
+        for (int k = 0; k < 50; k++)
+            spy_sink_printf(&s, "%s[0,%d,%d]", k ? "," : "", 1 + (k + t) % 30, 1 + (k * 7 + t) % 30);
+        spy_sink_puts(&s, "]}");
+    }
+    spy_sink_puts(&s, "],\"shared\":{\"frames\":[{\"name\":\"<module>\",\"file\":\"app.py\",\"line\":1}");
+    for (int f = 1; f <= 30; f++) {
+        spy_sink_printf(&s, ",{\"name\":\"handler_\\u4e2d\\ud83d\\ude00_%d_", f);
+        for (int k = 0; k < 3000; k++)
+            spy_sink_puts(&s, "long");
+        spy_sink_printf(&s, "\",\"file\":\"app/routes/r%d.py\",\"line\":%d,\"col\":[1,{\"x\":2}]}", f, f * 10);
+    }
+    spy_sink_puts(&s, "]},\"exporter\":\"py-spy@0.3.14\",\"name\":\"stream test\"}\n");
+    CHECK(!s.failed && s.len > 4 * 65536);
+
+    char path[] = "/tmp/spy-stream-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, s.buf, s.len) == (ssize_t)s.len);
+    close(fd);
+    struct spy_profile a, b;
+    const char *fa = NULL, *fb = NULL;
+    char err[600];
+    CHECK(spy_profile_read(path, &a, &fa, err, sizeof(err)) == 0);
+    CHECK(spy_profile_read_mem("stream.json", s.buf, s.len, &b, &fb, err, sizeof(err)) == 0);
+    unlink(path);
+    char *ca = collapsed_of(&a), *cb = collapsed_of(&b);
+    CHECK(ca && cb && strcmp(ca, cb) == 0);
+    CHECK(fa && strcmp(fa, "py-spy speedscope") == 0 && fb && strcmp(fb, "py-spy speedscope") == 0);
+    /* 40 threads x (17 samples of 2 + 33 of 1) = 2,680; 100 Hz; 0.6 s */
+    CHECK(a.total == 2680 && b.total == 2680 && a.rate == 100 && a.duration > 0.59 && a.duration < 0.61);
+    CHECK(a.nthreads == 40 && a.threads[39].tid == 1039 && strcmp(a.threads[0].name, "worker \xc3\xa9" "0") == 0);
+    CHECK(a.nframes == 31 && strstr(a.frames[1].function, "handler_\xe4\xb8\xad\xf0\x9f\x98\x80_1_longlong")
+          && strcmp(a.frames[1].file, "app/routes/r1.py") == 0 && a.frames[1].line == 10);
+    CHECK(strcmp(a.program, "stream test") == 0);
+    free(ca);
+    free(cb);
+    spy_profile_free(&a);
+    spy_profile_free(&b);
+    free(s.buf);
+
+    /* weights of 1e-12 s and 1 s: no rate (not -2147483648 Hz) */
+    const char *tiny = "{\"shared\":{\"frames\":[{\"name\":\"a\"}]},\"profiles\":[{\"type\":\"sampled\",\"unit\":"
+                       "\"seconds\",\"startValue\":0,\"endValue\":1,\"samples\":[[0],[0]],\"weights\":[1e-12,1]}]}";
+    CHECK(spy_profile_read_mem("tiny.json", tiny, strlen(tiny), &a, NULL, err, sizeof(err)) == 0);
+    CHECK(a.rate == 0 && a.duration == 1.0 && a.total == 1000000000001ull);
+    spy_sink_memory(&s, 0);
+    struct spy_write_options o = { .title = "t" };
+    CHECK(spy_write_svg(&a, &o, &s) == 0 && spy_sink_close(&s) == 0);
+    CHECK(s.buf && !strstr(s.buf, "Hz") && strstr(s.buf, " samples in 1.0 s, idle excluded"));
+    free(s.buf);
+    spy_profile_free(&a);
+
+    /* nesting past cJSON's limit, absurd weights */
+    size_t n = 2 * 1000 + 64;
+    char *deep = malloc(n + 1);
+    size_t k = (size_t)snprintf(deep, n, "{\"x\":");
+    for (int i = 0; i < 1001; i++)
+        deep[k++] = '[';
+    deep[k] = '\0';
+    bad("deep", deep, k, "nested deeper than 1000");
+    free(deep);
+    const char *huge = "{\"shared\":{\"frames\":[{\"name\":\"a\"}]},\"profiles\":[{\"type\":\"sampled\",\"unit\":"
+                       "\"seconds\",\"samples\":[[0],[0]],\"weights\":[1e-300,1e300]}]}";
+    bad("huge weight", huge, strlen(huge), "more than 10^15 samples");
+    const char *nul = "{\"shared\":{\"frames\":[{\"name\":\"a\0\"}]}}";
+    bad("nul", nul, 34, "binary data");
+    const char *lone = "{\"name\":\"\\ud800x\"}";
+    bad("surrogate", lone, strlen(lone), "invalid JSON");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -269,5 +356,6 @@ int main(int argc, char **argv)
     round_trip();
     narrow_boxes();
     bad_inputs();
+    speedscope_stream();
     return check_report();
 }

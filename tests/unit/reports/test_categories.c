@@ -63,12 +63,52 @@ int main(void)
     CHECK(spy_categories_dispatcher(c, "run_endpoint_function", LIB("fastapi/routing.py")));
     CHECK(spy_categories_dispatcher(c, "WorkerThread.run", LIB("anyio/_backends/_asyncio.py")));
     CHECK(!spy_categories_dispatcher(c, "run_endpoint_function", "/srv/app/main.py"));
-    CHECK(spy_is_library_file("/usr/lib/python3.11/json/encoder.py"));
-    CHECK(spy_is_library_file(LIB("fastapi/routing.py")));
-    CHECK(spy_is_library_file("<frozen importlib._bootstrap>"));
-    CHECK(!spy_is_library_file("/srv/app/main.py"));
-    CHECK(!spy_is_library_file("app.py"));
+    CHECK(spy_categories_library(c, "/usr/lib/python3.11/json/encoder.py"));
+    CHECK(spy_categories_library(c, LIB("fastapi/routing.py")));
+    CHECK(spy_categories_library(c, "<frozen importlib._bootstrap>"));
+    CHECK(!spy_categories_library(c, "/srv/app/main.py"));
+    CHECK(!spy_categories_library(c, "app.py"));
+    /* py-spy's package-relative names: the top-level package decides */
+    CHECK(!spy_categories_library(c, "app/api/routes/users.py"));
+    CHECK(!spy_categories_library(c, "main.py"));
+    CHECK(!spy_categories_library(c, "myshop/services/pricing.py"));
+    CHECK(spy_categories_library(c, "sqlalchemy/engine/base.py"));
+    CHECK(spy_categories_library(c, "fastapi/routing.py"));
+    CHECK(spy_categories_library(c, "anyio/_backends/_asyncio.py"));
+    CHECK(spy_categories_library(c, "asyncio/base_events.py"));
+    CHECK(spy_categories_library(c, "threading.py"));             /* a lone standard-library module */
+    CHECK(spy_categories_library(c, "json/encoder.py"));
+    CHECK(spy_categories_library(c, "concurrent/futures/thread.py"));
+    CHECK(spy_stdlib_module("selectors", 9) && spy_stdlib_module("__future__", 10));
+    CHECK(!spy_stdlib_module("fastapi", 7) && !spy_stdlib_module("selector", 8) && !spy_stdlib_module("", 0));
+    /* the event loop's frames, asyncio's and uvloop's entry alike */
+    CHECK(spy_categories_event_loop(c, "Runner.run", "/usr/lib/python3.11/asyncio/runners.py"));
+    CHECK(spy_categories_event_loop(c, "run", "asyncio/runners.py"));
+    CHECK(spy_categories_event_loop(c, "BaseEventLoop._run_once", "asyncio/base_events.py"));
+    CHECK(spy_categories_event_loop(c, "run_until_complete", "asyncio/base_events.py"));
+    CHECK(spy_categories_event_loop(c, "run", LIB("uvloop/__init__.py")));
+    CHECK(!spy_categories_event_loop(c, "Handle._run", "asyncio/events.py"));
+    CHECK(!spy_categories_event_loop(c, "run", "/srv/app/main.py"));
+    CHECK(spy_categories_loop_wait(c, "EpollSelector.select", "/usr/lib/python3.11/selectors.py"));
+    CHECK(spy_categories_loop_wait(c, "select", "selectors.py"));
+    CHECK(!spy_categories_loop_wait(c, "select", "/srv/app/main.py"));
     spy_categories_free(c);
+
+    /* overrides: application_files wins, then library_files, then packages */
+    const char *own = "{\"version\":1,\"rules\":[],\"application_files\":[\"(^|/)fastapi/contrib/\"],"
+                      "\"library_files\":[\"^vendor/\"],\"library_packages\":[\"shared_utils\"]}";
+    CHECK(spy_categories_parse("own.json", own, strlen(own), &c, err, sizeof(err)) == 0);
+    if (c) {
+        CHECK(!spy_categories_library(c, "fastapi/contrib/mine.py"));
+        CHECK(spy_categories_library(c, "vendor/x/y.py"));
+        CHECK(spy_categories_library(c, "shared_utils/a.py"));
+        CHECK(!spy_categories_library(c, "fastapi/routing.py"));  /* its own list replaces the built-in one */
+        CHECK(spy_categories_library(c, "json/encoder.py"));      /* the standard library stays */
+        /* left out: the built-in loop frames are kept */
+        CHECK(spy_categories_event_loop(c, "Runner.run", "asyncio/runners.py"));
+        CHECK(spy_categories_loop_wait(c, "select", "selectors.py"));
+        spy_categories_free(c);
+    }
 
     bad("", "not valid JSON");
     bad("[1]", "expected a JSON object");
@@ -80,6 +120,10 @@ int main(void)
     bad("{\"version\":1,\"rules\":[{\"category\":\"cache\",\"file\":\"(\"}]}", "rules[0].file: invalid regular expression");
     bad("{\"version\":1,\"rules\":[{\"category\":\"cache\",\"fle\":\"x\"}]}", "rules[0]: unknown key \"fle\"");
     bad("{\"version\":1,\"rules\":[],\"advice_threshold\":2}", "advice_threshold");
+    bad("{\"version\":1,\"rules\":[],\"library_packages\":[\"a.b\"]}", "library_packages[0] must be a top-level");
+    bad("{\"version\":1,\"rules\":[],\"library_files\":[\"(\"]}", "library_files[0]: invalid regular expression");
+    bad("{\"version\":1,\"rules\":[],\"event_loops\":[{\"file\":\"x\",\"category\":\"cache\"}]}",
+        "event_loops[0]: unknown key \"category\"");
 
     /* SPY_CATEGORIES replaces the rules */
     char tmpl[] = "/tmp/spy-cat-XXXXXX";

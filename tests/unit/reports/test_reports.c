@@ -52,11 +52,11 @@ int main(void)
         CHECK(strstr(t, "Duration        1.6 s at 100 Hz"));
         CHECK(strstr(t, "  database               30   27.3%"));
         CHECK(strstr(t, "Top 5 functions"));
-        CHECK(strstr(t, "        30   27.3%         30   27.3%  database       OrderRepository.total_for (app/main.py:59)"));
-        CHECK(strstr(t, "async  cache          80.0%  cached_prices (app/main.py:110)  [TTLCache.get (app/main.py:68)]"));
-        CHECK(strstr(t, "sync   database       75.0%  orders_report (app/main.py:99)"));
+        CHECK(strstr(t, "        30   27.3%         30   27.3%  database       OrderRepository.total_for (/srv/app/main.py:59)"));
+        CHECK(strstr(t, "async  cache          80.0%  cached_prices (/srv/app/main.py:110)  [TTLCache.get (/srv/app/main.py:68)]"));
+        CHECK(strstr(t, "sync   database       75.0%  orders_report (/srv/app/main.py:99)"));
         CHECK(strstr(t, "1. Blocking work on the event loop: 36.4% of active samples."));
-        CHECK(strstr(t, "From: TTLCache.get (app/main.py:68) (18.2%)"));
+        CHECK(strstr(t, "From: TTLCache.get (/srv/app/main.py:68) (18.2%)"));
         CHECK(strstr(t, "MainThread (100)"));
         /* nothing wider than 200 columns, no tabs */
         CHECK(!strchr(t, '\t'));
@@ -89,6 +89,23 @@ int main(void)
     d = diff_of(1, &p, &q);
     CHECK(d && strstr(d, "<svg id=\"diff-flame\"") && strstr(d, "+25.6"));
     free(d);
+    spy_profile_free(&q);
+
+    /* a file that does not say how long it is: report and diff say so alike */
+    fastapi_profile(&q);
+    q.duration = 0;
+    q.rate = 0;
+    t = text_of(spy_report_text, &q, 5);
+    CHECK(t && strstr(t, "Duration        unknown (the file does not say)\n"));
+    free(t);
+    d = diff_of(0, &p, &q);
+    CHECK(d && strstr(d, "Base     110 active samples, 16 functions, duration 1.6 s at 100 Hz\n")
+          && strstr(d, "Current  110 active samples, 16 functions, duration unknown (the file does not say)\n"));
+    free(d);
+    q.rate = 100;                   /* the rate alone (collapsed files never say; speedscope may) */
+    t = text_of(spy_report_text, &q, 5);
+    CHECK(t && strstr(t, "Duration        unknown (the file does not say), sampled at 100 Hz\n"));
+    free(t);
     spy_profile_free(&q);
     spy_profile_free(&p);
     return check_report();
