@@ -46,6 +46,16 @@ uint64_t spy_now_ns(void);
 /* Start one of the agent's threads with every asynchronous signal blocked
  * (threads.c); 0 or -1. */
 int spy_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
+/* True when no thread of the program is left, only the agent's (threads.c). */
+bool spy_threads_host_gone(void);
+/* In a fork child: the agent threads noted are the parent's; forget them. */
+void spy_threads_after_fork_child(void);
+/* Called about once a second by the agent's threads that loop (spy-leaf,
+ * spy-leaves, spy-server): when the program has no thread of its own left,
+ * the first caller stops the agent, so the process ends as it would have
+ * without it.  True for that caller: its own thread was told to stop, and
+ * it must leave its loop without touching what the stop released. */
+bool spy_agent_end_with_host(void);
 /* True when SPY_ROOT_PID names another live process: an ancestor runs the
  * agent and owns the WebSocket port. */
 bool spy_is_descendant(void);

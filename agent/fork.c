@@ -64,6 +64,7 @@ static void child(void)
         pthread_mutex_unlock(&s->lock);
     }
     a->sampler_joinable = false;
+    spy_threads_after_fork_child();
     spy_server_after_fork_child();
     spy_leaves_after_fork_child();
     spy_leaf_after_fork_child();

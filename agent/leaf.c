@@ -330,6 +330,8 @@ static void *leaf_main(void *arg)
     size_t inlen = 0;
     int fd = -1;
     while (!atomic_load(&leaf.stop)) {
+        if (spy_agent_end_with_host())
+            break;
         if (fd < 0) {
             fd = connect_root();
             if (fd < 0) {
@@ -415,7 +417,10 @@ void spy_leaf_stop(void)
     atomic_store(&leaf.stop, true);
     ssize_t w = write(leaf.wake[1], "x", 1);
     (void)w;
-    pthread_join(leaf.thread, NULL);
+    if (pthread_equal(leaf.thread, pthread_self()))
+        pthread_detach(leaf.thread);    /* stopping from itself: it ends on return */
+    else
+        pthread_join(leaf.thread, NULL);
     leaf.started = false;
 }
 

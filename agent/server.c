@@ -99,7 +99,7 @@ static struct {
     int nclients;
     uint64_t next_serial;
     atomic_uint_fast64_t frames_dropped;
-    lws_sorted_usec_list_t sul_push, sul_record;
+    lws_sorted_usec_list_t sul_push, sul_record, sul_watch;
 
     /* the recording in progress (server thread only) */
     bool rec_active;
@@ -859,14 +859,30 @@ static void lws_to_log(int level, const char *line)
     spy_log(SPY_LOG_DEBUG, "lws %d: %s", level, b);
 }
 
+/* Wakes the service loop once a second, for its check of the host. */
+static void watch_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_watch, watch_tick, 1000000);
+}
+
 static void *server_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "spy-server");
     lws_sul_schedule(srv.ctx, 0, &srv.sul_push, push_live, (lws_usec_t)srv.cfg.interval_ms * 1000);
-    while (!atomic_load(&srv.stop))
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_watch, watch_tick, 1000000);
+    uint64_t next_host_check = spy_now_ns() + 1000000000ULL;
+    while (!atomic_load(&srv.stop)) {
         if (lws_service(srv.ctx, 0) < 0)
             break;
+        if (spy_now_ns() >= next_host_check) {
+            next_host_check = spy_now_ns() + 1000000000ULL;
+            /* outside lws_service: ending stops this server, context and all */
+            if (spy_agent_end_with_host())
+                break;
+        }
+    }
     return NULL;
 }
 
@@ -961,7 +977,9 @@ void spy_server_stop(void)
     spy_registry_withdraw();
     atomic_store(&srv.stop, true);
     lws_cancel_service(srv.ctx);
-    if (srv.thread_started)
+    if (srv.thread_started && pthread_equal(srv.thread, pthread_self()))
+        pthread_detach(srv.thread);     /* stopping from itself, after its loop */
+    else if (srv.thread_started)
         pthread_join(srv.thread, NULL);
     srv.thread_started = false;
     /* the app is ending during a recording: write what there is */

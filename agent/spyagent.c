@@ -160,6 +160,18 @@ void spy_stop(void)
     pthread_mutex_unlock(&a->life);
 }
 
+bool spy_agent_end_with_host(void)
+{
+    static atomic_bool ending;
+    if (atomic_load(&ending) || spy_agent.state != SPY_RUNNING || !spy_threads_host_gone())
+        return false;
+    if (atomic_exchange(&ending, true))
+        return false;               /* another agent thread saw it first */
+    spy_log(SPY_LOG_DEBUG, "no thread of the program is left: the agent stops so the process can end");
+    spy_stop();
+    return true;
+}
+
 bool spy_running(void)
 {
     return spy_agent.state == SPY_RUNNING;
