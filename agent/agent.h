@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -56,11 +57,19 @@ void spy_threads_after_fork_child(void);
  * without it.  True for that caller: its own thread was told to stop, and
  * it must leave its loop without touching what the stop released. */
 bool spy_agent_end_with_host(void);
-/* True when SPY_ROOT_PID names another live process: an ancestor runs the
- * agent and owns the WebSocket port. */
+/* The root this process streams to as a worker, and the path of its
+ * socket (sock may be NULL): the live process SPY_ROOT_PID names (with
+ * SPY_ROOT_SOCK), or, when that one is dead, the live root that took over
+ * its tree's port (from the registry).  0 when this process is a root. */
+int spy_find_root(char *sock, size_t cap);
+/* True when spy_find_root finds a root: an ancestor, or the process that
+ * took its place, runs the agent and owns the WebSocket port. */
 bool spy_is_descendant(void);
-/* A worker whose root died takes over the port; 0 if it did. */
-int spy_agent_become_root(void);
+/* The pid that started this process's tree (SPY_ROOT_PID), else our own. */
+int spy_tree_pid(void);
+/* A worker whose root (dead_root) died takes over the port and removes
+ * what the dead root left in the registry; 0 if it did. */
+int spy_agent_become_root(int dead_root);
 /* True for multiprocessing's helper processes, which are not profiled. */
 bool spy_is_helper_process(void);
 /* Sampler thread body (sampler.c). */

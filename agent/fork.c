@@ -83,9 +83,10 @@ static void child(void)
         } else {
             /* a forked worker (gunicorn, multiprocessing 'fork') streams to
              * the root of the tree: its parent, or its parent's root */
-            const char *sock = getenv("SPY_ROOT_SOCK");
-            if (sock && *sock && spy_is_descendant())
-                spy_leaf_start(sock);
+            char sock[108];
+            int root = spy_find_root(sock, sizeof(sock));
+            if (root > 0 && sock[0])
+                spy_leaf_start(sock, root);
         }
     } else {
         a->state = SPY_OFF;

@@ -12,6 +12,7 @@
 #include "spyagent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "leaves.h"
 #include "server.h"
 #include "procinfo.h"
+#include "registry.h"
 
 struct spy_agent spy_agent = {
     .life = PTHREAD_MUTEX_INITIALIZER,
@@ -129,9 +131,10 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
                 spy_leaves_start(path);
         }
     } else {
-        const char *sock = getenv("SPY_ROOT_SOCK");
-        if (sock && *sock)
-            spy_leaf_start(sock);
+        char sock[108];
+        int root = spy_find_root(sock, sizeof(sock));
+        if (root > 0 && sock[0])
+            spy_leaf_start(sock, root);
     }
 out:
     pthread_mutex_unlock(&a->life);
@@ -177,7 +180,7 @@ bool spy_running(void)
     return spy_agent.state == SPY_RUNNING;
 }
 
-int spy_agent_become_root(void)
+int spy_agent_become_root(int dead_root)
 {
     /* called on the spy-leaf thread when the root is gone: the first worker
      * to bind the port serves the tree from now on */
@@ -186,6 +189,7 @@ int spy_agent_become_root(void)
     char path[108];
     if (spy_leaves_socket_path(path, sizeof(path)) == 0)
         spy_leaves_start(path);
+    spy_registry_remove_dead(dead_root);
     spy_log(SPY_LOG_DEBUG, "the root process went away: this process (%d) now serves port %d", (int)getpid(),
             spy_agent.cfg.ws_port);
     return 0;
@@ -200,16 +204,53 @@ bool spy_is_helper_process(void)
     return strstr(cmdline, "multiprocessing.resource_tracker") || strstr(cmdline, "multiprocessing.semaphore_tracker");
 }
 
-bool spy_is_descendant(void)
+static int root_pid_from_env(void)
 {
     const char *root = getenv("SPY_ROOT_PID");
     if (!root || !*root)
-        return false;
+        return 0;
     char *end;
     long pid = strtol(root, &end, 10);
-    if (*end || pid <= 0 || pid == (long)getpid())
-        return false;
-    return spy_pid_alive((int)pid);
+    return *end || pid <= 0 || pid > INT_MAX ? 0 : (int)pid;
+}
+
+int spy_tree_pid(void)
+{
+    int pid = root_pid_from_env();
+    return pid > 0 ? pid : (int)getpid();
+}
+
+int spy_find_root(char *sock, size_t cap)
+{
+    if (sock && cap)
+        sock[0] = '\0';
+    int pid = root_pid_from_env();
+    if (pid <= 0 || pid == (int)getpid())
+        return 0;
+    if (spy_pid_alive(pid)) {
+        const char *s = getenv("SPY_ROOT_SOCK");
+        if (sock && s && strlen(s) < cap)
+            memcpy(sock, s, strlen(s) + 1);
+        return pid;
+    }
+    /* the root that started the tree is gone: a worker of it may serve the
+     * port now (takeover); a process started since then streams to that
+     * one rather than trying for the port itself */
+    int port = spy_agent.cfg.ws_port;
+    if (port == 0) {
+        struct spy_config cfg;
+        char err[256];
+        spy_config_defaults(&cfg);
+        spy_config_from_env(&cfg, err, sizeof(err));
+        port = cfg.ws_port;
+    }
+    int found = spy_registry_find_root(port, pid, sock, cap);
+    return found > 0 ? found : 0;
+}
+
+bool spy_is_descendant(void)
+{
+    return spy_find_root(NULL, 0) > 0;
 }
 
 int spy_set_rate(int hz)
