@@ -161,6 +161,15 @@ static int set_max_memory(struct spy_config *c, const char *v)
     return 0;
 }
 
+static int set_max_clients(struct spy_config *c, const char *v)
+{
+    long n;
+    if (parse_int(v, 1, SPY_MAX_CLIENTS_LIMIT, &n) != 0)
+        return -1;
+    c->max_clients = (int)n;
+    return 0;
+}
+
 /* Comma-separated origins: each "null" or http(s)://host[:port]. */
 static int set_origins(struct spy_config *c, const char *v)
 {
@@ -208,10 +217,12 @@ static const struct setting settings[] = {
     { "token", set_token, "8 to 256 printable characters without spaces" },
     { "max_memory", set_max_memory, "a whole number of MiB from 8 to 4096" },
     { "origins", set_origins, "comma-separated browser origins, each null or http(s)://host[:port]" },
+    { "max_clients", set_max_clients, "a whole number of WebSocket clients from 1 to 200" },
 };
 
 const char *const spy_config_keys[] = {
-    "enabled", "rate", "cpu_budget", "ws_host", "ws_port", "data_dir", "log", "history", "interval", "token", "max_memory", "origins", NULL,
+    "enabled", "rate", "cpu_budget", "ws_host", "ws_port", "data_dir", "log", "history", "interval", "token", "max_memory", "origins",
+    "max_clients", NULL,
 };
 
 void spy_config_defaults(struct spy_config *c)
@@ -227,6 +238,7 @@ void spy_config_defaults(struct spy_config *c)
     c->history = 300;
     c->interval_ms = 1000;
     c->max_memory_mb = 64;
+    c->max_clients = 32;
 }
 
 /* Values are quoted in messages; keep them printable and short. */
@@ -266,7 +278,7 @@ int spy_config_set(struct spy_config *c, const char *key, const char *value,
         return -1;
     }
     snprintf(err, errlen, "unknown setting '%s': accepted settings are enabled, rate, cpu_budget, ws_host, ws_port, "
-             "data_dir, log, history, interval, token, max_memory, origins", label);
+             "data_dir, log, history, interval, token, max_memory, origins, max_clients", label);
     return -1;
 }
 

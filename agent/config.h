@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #define SPY_DEFAULT_WS_PORT 7799
+#define SPY_MAX_CLIENTS_LIMIT 200
 
 struct spy_config {
     bool enabled;
@@ -21,6 +22,7 @@ struct spy_config {
     char token[257];
     int max_memory_mb;        /* cap on the stack store's memory */
     char origins[1024];       /* extra browser origins, comma-separated */
+    int max_clients;          /* WebSocket connections at once (also bounded by RLIMIT_NOFILE) */
 };
 
 void spy_config_defaults(struct spy_config *c);

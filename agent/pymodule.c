@@ -350,7 +350,7 @@ static PyObj *m_reset(PyObj *self, PyObj *unused)
 static struct method_def methods[] = {
     { "start", (void *)m_start, METH_VARARGS | METH_KEYWORDS,
       "start(**settings) -> bool\n\nStart the agent (settings as the SPY_* variables, lowercase, without SPY_:\n"
-      "rate, cpu_budget, ws_host, ws_port, data_dir, log, history, interval, max_memory, enabled). True if it started,\n"
+      "rate, cpu_budget, ws_host, ws_port, data_dir, log, history, interval, max_memory, max_clients, enabled). True if it started,\n"
       "False if it was already running or is disabled. A bad value raises ValueError." },
     { "stop", (void *)m_stop, METH_NOARGS, "stop()\n\nStop sampling (what was counted is kept)." },
     { "status", (void *)m_status, METH_NOARGS, "status() -> dict\n\nThe agent's state and counters." },

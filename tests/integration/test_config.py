@@ -42,6 +42,7 @@ BAD_ENV = [
     ("SPY_LOG", "loud", ["quiet", "info", "debug"]),
     ("SPY_CPU_BUDGET", "lots", []),
     ("SPY_WS_PORT", "99999", []),
+    ("SPY_MAX_CLIENTS", "0", ["1 to 200"]),
 ]
 
 API_BAD = [
