@@ -72,6 +72,7 @@
 #define CLOSE_MAX_NS 2000000000ULL
 #define REFUSING_MAX 8             /* connections over the cap still shown their close frame */
 #define ACCEPT_PAUSE_US 250000     /* no descriptor to accept with: wait this long */
+#define LEAVE_MAX_NS 5000000000ULL /* stopping: at most this long for record_done and close frames */
 
 struct client {
     struct lws *wsi;
@@ -122,6 +123,11 @@ static struct {
     struct lws *conns[MAX_FDS];   /* accepted connections lws still holds */
     int nconns;
     bool accept_paused;
+
+    /* stopping (server thread): the recording's record_done, then a close
+     * frame to every client, before the loop ends */
+    atomic_bool leaving, left;
+    bool leave_started, leave_closing;
     uint64_t refused_fds, refused_full;   /* connections closed at accept */
 
     /* the recording in progress (server thread only) */
@@ -248,6 +254,8 @@ static char *flame_message(int window, bool idle, int tid, int pid, const char *
 static void push_live(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
+    if (atomic_load(&srv.leaving))
+        return;                 /* nothing more to queue ahead of the close frames */
     /* clients mostly share one view: compute each distinct one once */
     struct view {
         int limit, window, tid, pid;
@@ -444,7 +452,7 @@ static void close_client(struct client *c, int code, const char *reason)
 
 static void greet(struct client *c)
 {
-    send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir), false);
+    send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir, ""), false);
     send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, c->live_pid, true, ""), true);
 }
 
@@ -582,7 +590,14 @@ static void run_command(struct client *c, const char *msg, size_t len)
         send_to(c, spy_msg_help(id), false);
         break;
     case SPY_CMD_AUTH:
-        send_to(c, spy_msg_simple("authenticated", id), false);
+        /* already authenticated (by ?token=, an earlier auth, or no token
+         * needed): the same answer as a first auth gets, hello; a wrong
+         * token is said, and the connection stays as it is */
+        if (srv.cfg.token[0] && !token_matches(cmd.token))
+            send_to(c, spy_msg_error("auth", "that is not the token (this connection is already authenticated)", id),
+                    false);
+        else
+            send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir, id), false);
         break;
     case SPY_CMD_STATUS: {
         uint64_t rec_samples = 0;
@@ -732,7 +747,7 @@ static bool fds_short(void)
 static void resume_accept(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
-    if (srv.accept_paused && srv.listen_wsi) {
+    if (srv.accept_paused && srv.listen_wsi && !atomic_load(&srv.leaving)) {
         srv.accept_paused = false;
         lws_rx_flow_control(srv.listen_wsi, 1);
     }
@@ -1043,6 +1058,39 @@ static void lws_to_log(int level, const char *line)
     spy_log(SPY_LOG_DEBUG, "lws %d: %s", level, b);
 }
 
+/* Stopping, on the server thread: accept nobody new, end the recording
+ * (the writer writes it and its record_done goes out), then close every
+ * client with 1001 once what it is owed has been sent; `left` once all are
+ * gone.  spy_server_stop waits for that, within LEAVE_MAX_NS. */
+static void leave_step(void)
+{
+    if (!srv.leave_started) {
+        srv.leave_started = true;
+        srv.accept_paused = true;
+        if (srv.listen_wsi)
+            lws_rx_flow_control(srv.listen_wsi, 0);
+        if (srv.rec_active)
+            finish_recording(0);
+    }
+    if (writer_busy())
+        return;                 /* its mail wakes us */
+    deliver_mail();
+    if (!srv.leave_closing) {
+        srv.leave_closing = true;
+        for (struct client *c = srv.clients; c; c = c->next) {
+            if (!c->close_code) {
+                c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+                snprintf(c->close_reason, sizeof(c->close_reason), "the agent is stopping (the app exits or stop())");
+                c->closing_since = spy_now_ns();
+            }
+            c->close_ready = true;
+            lws_callback_on_writable(c->wsi);
+        }
+    }
+    if (srv.nclients == 0)
+        atomic_store(&srv.left, true);
+}
+
 /* Wakes the service loop once a second, for its check of the host. */
 static void watch_tick(lws_sorted_usec_list_t *sul)
 {
@@ -1060,6 +1108,8 @@ static void *server_main(void *arg)
     while (!atomic_load(&srv.stop)) {
         if (lws_service(srv.ctx, 0) < 0)
             break;
+        if (atomic_load(&srv.leaving) && !atomic_load(&srv.left))
+            leave_step();
         if (spy_now_ns() >= next_host_check) {
             next_host_check = spy_now_ns() + 1000000000ULL;
             /* outside lws_service: ending stops this server, context and all */
@@ -1158,6 +1208,9 @@ int spy_server_start_quiet(const struct spy_config *cfg, bool quiet)
     }
     track_fd(srv.listen_fd, true);
     atomic_store(&srv.stop, false);
+    atomic_store(&srv.leaving, false);
+    atomic_store(&srv.left, false);
+    srv.leave_started = srv.leave_closing = false;
     int rc = spy_thread_start(&srv.thread, server_main, NULL);
     if (rc != 0) {
         lws_context_destroy(srv.ctx);
@@ -1176,6 +1229,15 @@ void spy_server_stop(void)
     if (!srv.ctx)
         return;
     spy_registry_withdraw();
+    if (srv.thread_started && !pthread_equal(srv.thread, pthread_self())) {
+        /* let the clients have the recording's record_done and a close
+         * frame; bounded, as the host may be exiting */
+        atomic_store(&srv.leaving, true);
+        lws_cancel_service(srv.ctx);
+        uint64_t until = spy_now_ns() + LEAVE_MAX_NS;
+        while (!atomic_load(&srv.left) && spy_now_ns() < until)
+            usleep(5000);
+    }
     atomic_store(&srv.stop, true);
     lws_cancel_service(srv.ctx);
     if (srv.thread_started && pthread_equal(srv.thread, pthread_self()))
