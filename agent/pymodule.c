@@ -11,9 +11,13 @@
  * initialised, and only the stable-ABI struct layouts (PyModuleDef,
  * PyMethodDef), identical across those versions, are spelled out below.
  *
+ * Preloaded, the agent also registers the module as a built-in before the
+ * interpreter starts, so `import spyagent` works with no PYTHONPATH.
+ *
  * Threads: every function here runs on the calling Python thread, holding
  * the GIL; they call the C API (spy_top, spy_dump, ...), which never takes
- * the GIL and holds our own locks only briefly.
+ * the GIL and holds our own locks only briefly.  The registration runs in
+ * the constructor, before main().
  */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -372,6 +376,21 @@ static struct module_def module = {
 };
 
 __attribute__((visibility("default"))) void *PyInit_spyagent(void);
+
+void spy_pymodule_register_builtin(void)
+{
+    /* Loaded before the interpreter starts (LD_PRELOAD): make `spyagent` a
+     * built-in module, so the app can import the agent it already has
+     * without this directory on sys.path.  Only before Py_Initialize, the
+     * one time the table of built-in modules may be extended. */
+    int (*initialized)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+    int (*append)(const char *, void *(*)(void)) =
+        (int (*)(const char *, void *(*)(void)))dlsym(RTLD_DEFAULT, "PyImport_AppendInittab");
+    if (!initialized || !append || initialized())
+        return;
+    if (append("spyagent", PyInit_spyagent) != 0)
+        spy_log(SPY_LOG_DEBUG, "cannot add spyagent to the built-in modules; import it with its directory on sys.path");
+}
 
 void *PyInit_spyagent(void)
 {
