@@ -39,6 +39,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -799,6 +801,8 @@ static void accept_pending(void)
             close(fd);
             continue;
         }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));   /* as lws does for its own */
         lws_sock_file_fd_type d;
         d.sockfd = fd;
         struct lws *wsi = lws_adopt_descriptor_vhost(lws_get_vhost(srv.listen_wsi), LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP,
@@ -1014,8 +1018,8 @@ static const struct lws_protocols protocols[] = {
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
-/* Our listening socket on host:port; -1 if it cannot be had. */
-static int open_listener(const char *host, int port)
+/* Our listening socket on host:port; -1 with why filled if it cannot be had. */
+static int open_listener(const char *host, int port, char *why, size_t cap)
 {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
@@ -1026,17 +1030,21 @@ static int open_listener(const char *host, int port)
     snprintf(service, sizeof(service), "%d", port);
     int rc = getaddrinfo(host, service, &hints, &res);
     if (rc != 0) {
-        spy_log(SPY_LOG_DEBUG, "cannot resolve %s: %s", host, gai_strerror(rc));
+        snprintf(why, cap, "cannot resolve it: %s", gai_strerror(rc));
         return -1;
     }
     int fd = -1;
+    snprintf(why, cap, "no address");
     for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0)
+        if (fd < 0) {
+            snprintf(why, cap, "%s", strerror(errno));
             continue;
+        }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+            snprintf(why, cap, "%s", strerror(errno));
             close(fd);
             fd = -1;
         }
@@ -1117,6 +1125,7 @@ static void *server_main(void *arg)
                 break;
         }
     }
+    atomic_store(&srv.left, true);     /* nobody to wait for any more */
     return NULL;
 }
 
@@ -1158,11 +1167,12 @@ int spy_server_start_quiet(const struct spy_config *cfg, bool quiet)
             snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", cfg->data_dir);   /* too long: keep it relative */
     }
 
-    srv.listen_fd = open_listener(cfg->ws_host, cfg->ws_port);
+    char why[160];
+    srv.listen_fd = open_listener(cfg->ws_host, cfg->ws_port, why, sizeof(why));
     if (srv.listen_fd < 0) {
         spy_log(quiet ? SPY_LOG_DEBUG : SPY_LOG_ERROR,
-                "cannot listen on %s:%d (is the port taken?): set SPY_WS_PORT to a free port; the app "
-                "keeps running without the WebSocket server", cfg->ws_host, cfg->ws_port);
+                "cannot listen on %s:%d (%s; is the port taken?): set SPY_WS_PORT to a free port; the app "
+                "keeps running without the WebSocket server", cfg->ws_host, cfg->ws_port, why);
         return -1;
     }
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
