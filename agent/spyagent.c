@@ -1,11 +1,15 @@
 /*
  * spyagent.c — the agent's lifecycle (off -> running -> stopping -> off)
  * and the C API behind include/spyagent.h, which the Python module and the
- * WebSocket server both call.
+ * WebSocket server both call.  Starting checks the settings and the files
+ * they name; a process whose SPY_ROOT_PID names a dead root streams to the
+ * root that took over its tree (spy_find_root).
  *
  * Threads: spy_start/spy_stop from the constructor, the destructor, fork
  * handlers or any host thread calling spyagent.start()/stop(), serialised by
- * spy_agent.life.  spy_top/spy_dump/spy_get_status from any thread: they
+ * spy_agent.life; also from one of the agent's own threads once the program
+ * has no thread left (spy_agent_end_with_host), which then does not wait
+ * for itself.  spy_top/spy_dump/spy_get_status from any thread: they
  * read the store under its lock, or walk the interpreter with their own
  * buffers, and never take the GIL.
  */
