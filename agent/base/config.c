@@ -178,6 +178,8 @@ static const struct setting settings[] = {
     { .key = "origins", .accepted = "comma-separated browser origins, each null or http(s)://host[:port]",
       .set = set_origins },
     { .key = "read_method", .accepted = "auto, guarded, vm_readv or pipe", .set = set_read_method },
+    { .key = "max_clients", .accepted = "a whole number of WebSocket clients from 1 to 200",
+      INT_IN(max_clients, 1, SPY_MAX_CLIENTS_LIMIT) },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -226,6 +228,7 @@ void spy_config_defaults(struct spy_config *c)
     c->interval_ms = 1000;
     c->max_memory_mb = 64;
     c->read_method = SPY_READ_AUTO;
+    c->max_clients = 32;
 }
 
 /* Values are quoted in messages; keep them printable and short. */

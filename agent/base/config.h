@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #define SPY_DEFAULT_WS_PORT 7799
+#define SPY_MAX_CLIENTS_LIMIT 200
 
 /* What SPY_READ_METHOD asks of the sampler's memory reads (memread.h). */
 enum spy_read_pref {
@@ -30,6 +31,7 @@ struct spy_config {
     int max_memory_mb;        /* cap on the stack store's memory */
     char origins[1024];       /* extra browser origins, comma-separated */
     int read_method;          /* enum spy_read_pref */
+    int max_clients;          /* WebSocket connections at once (also bounded by RLIMIT_NOFILE) */
 };
 
 void spy_config_defaults(struct spy_config *c);

@@ -102,15 +102,3 @@ bool spy_pid_alive(int pid)
     const char *paren = strrchr(buf, ')');   /* the name may hold spaces */
     return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
 }
-
-bool spy_is_descendant(void)
-{
-    const char *root = getenv("SPY_ROOT_PID");
-    if (!root || !*root)
-        return false;
-    char *end;
-    long pid = strtol(root, &end, 10);
-    if (*end || pid <= 0 || pid == (long)getpid())
-        return false;
-    return spy_pid_alive((int)pid);
-}

@@ -16,8 +16,4 @@ void spy_proc_program(char *out, size_t cap);
  * for its parent to reap it). */
 bool spy_pid_alive(int pid);
 
-/* True when SPY_ROOT_PID names another live process: an ancestor runs the
- * agent and owns the WebSocket port. */
-bool spy_is_descendant(void);
-
 #endif

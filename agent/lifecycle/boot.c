@@ -3,7 +3,9 @@
  * (LD_PRELOAD, or the dlopen that `import spyagent` does) and destructor.
  *
  * In a process that is not CPython it does nothing and says nothing.  In a
- * CPython it starts the agent from the SPY_* environment; the sampler
+ * CPython not yet initialised it makes `spyagent` a built-in module (so
+ * `import spyagent` finds the agent already loaded, without PYTHONPATH),
+ * and it starts the agent from the SPY_* environment; the sampler
  * thread itself waits until the interpreter is initialised.  A bad setting
  * or an unsupported version is said once on stderr and the agent stays off.
  *
@@ -18,8 +20,10 @@
 #include "agent.h"
 #include "fork.h"
 #include "leaves.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "procinfo.h"
+#include "registry.h"
 #include "spyagent.h"
 
 __attribute__((constructor)) static void spy_boot(void)
@@ -27,6 +31,7 @@ __attribute__((constructor)) static void spy_boot(void)
     struct spy_python probe;
     if (!spy_python_find(&probe))
         return;                         /* not Python: stay silent */
+    spy_pymodule_register_builtin();    /* whatever the settings: the module is there */
     spy_fork_install();
     /* Mark this process as the root of its tree for the Pythons it starts
      * (they inherit the environment and leave the port to us).  This runs

@@ -28,7 +28,9 @@
 #include "leaves.h"
 #include "lifecycle.h"
 #include "procinfo.h"
+#include "registry.h"
 #include "server.h"
+#include "threads.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -69,6 +71,7 @@ static void child(void)
     }
     a->sampler_joinable = false;
     spy_memread_after_fork_child();
+    spy_threads_after_fork_child();
     spy_server_after_fork_child();
     spy_leaves_after_fork_child();
     spy_leaf_after_fork_child();
@@ -87,9 +90,10 @@ static void child(void)
         } else {
             /* a forked worker (gunicorn, multiprocessing 'fork') streams to
              * the root of the tree: its parent, or its parent's root */
-            const char *sock = getenv("SPY_ROOT_SOCK");
-            if (sock && *sock && spy_is_descendant())
-                spy_leaf_start(sock, spy_agent_become_root);
+            char sock[108];
+            int root = spy_find_root(sock, sizeof(sock));
+            if (root > 0 && sock[0])
+                spy_leaf_start(sock, root, spy_agent_become_root);
         }
     } else {
         a->state = SPY_OFF;

@@ -12,9 +12,13 @@
  * initialised, and only the stable-ABI struct layouts (PyModuleDef,
  * PyMethodDef), identical across those versions, are spelled out below.
  *
+ * Preloaded, the agent also registers the module as a built-in before the
+ * interpreter starts, so `import spyagent` works with no PYTHONPATH.
+ *
  * Threads: every function here runs on the calling Python thread, holding
  * the GIL; they call the C API (spy_top, spy_dump, ...), which never takes
- * the GIL and holds our own locks only briefly.
+ * the GIL and holds our own locks only briefly.  The registration runs in
+ * the constructor, before main().
  */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -24,6 +28,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "spyagent.h"
 
@@ -352,7 +357,7 @@ static PyObj *m_reset(PyObj *self, PyObj *unused)
 static struct method_def methods[] = {
     { "start", (void *)m_start, METH_VARARGS | METH_KEYWORDS,
       "start(**settings) -> bool\n\nStart the agent (settings as the SPY_* variables, lowercase, without SPY_:\n"
-      "rate, cpu_budget, ws_host, ws_port, data_dir, log, history, interval, max_memory, enabled). True if it started,\n"
+      "rate, cpu_budget, ws_host, ws_port, data_dir, log, history, interval, max_memory, max_clients, enabled). True if it started,\n"
       "False if it was already running or is disabled. A bad value raises ValueError." },
     { "stop", (void *)m_stop, METH_NOARGS, "stop()\n\nStop sampling (what was counted is kept)." },
     { "status", (void *)m_status, METH_NOARGS, "status() -> dict\n\nThe agent's state and counters." },
@@ -374,6 +379,21 @@ static struct module_def module = {
 };
 
 __attribute__((visibility("default"))) void *PyInit_spyagent(void);
+
+void spy_pymodule_register_builtin(void)
+{
+    /* Loaded before the interpreter starts (LD_PRELOAD): make `spyagent` a
+     * built-in module, so the app can import the agent it already has
+     * without this directory on sys.path.  Only before Py_Initialize, the
+     * one time the table of built-in modules may be extended. */
+    int (*initialized)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+    int (*append)(const char *, void *(*)(void)) =
+        (int (*)(const char *, void *(*)(void)))dlsym(RTLD_DEFAULT, "PyImport_AppendInittab");
+    if (!initialized || !append || initialized())
+        return;
+    if (append("spyagent", PyInit_spyagent) != 0)
+        spy_log(SPY_LOG_DEBUG, "cannot add spyagent to the built-in modules; import it with its directory on sys.path");
+}
 
 void *PyInit_spyagent(void)
 {

@@ -7,28 +7,42 @@
  * started with.  The read side of the C API (status, top, reset, rate)
  * lives with the state it reads, in sampling/agent.c.
  *
+ * Starting checks the settings and the files they name; a process whose
+ * SPY_ROOT_PID names a dead root streams to the root that took over its
+ * tree (spy_find_root).  When the program has no thread of its own left,
+ * the agent's looping threads reach spy_agent_end_with_host through the
+ * handler registered with spy_threads_on_host_gone, and the agent stops so
+ * the process can end as it would have without it.
+ *
  * Threads: spy_start/spy_stop from the constructor, the destructor, fork
  * handlers or any host thread calling spyagent.start()/stop(), serialised by
- * spy_agent.life; spy_agent_become_root on the spy-leaf thread.
+ * spy_agent.life; also from one of the agent's own threads once the program
+ * has no thread left (spy_agent_end_with_host), which then does not wait
+ * for itself; spy_agent_become_root on the spy-leaf thread.
  */
 #include "spyagent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "lifecycle.h"
+#include "categories.h"
 #include "log.h"
 #include "memread.h"
 #include "leaf.h"
 #include "leaves.h"
 #include "server.h"
 #include "procinfo.h"
+#include "registry.h"
+#include "threads.h"
 
 static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
 
@@ -52,6 +66,85 @@ int spy_agent_spawn_sampler(void)
     return rc == 0 ? 0 : -1;
 }
 
+/* The files the settings name, checked now rather than when a report or
+ * a recording first needs them: SPY_CATEGORIES must be a readable regular
+ * file of valid rules; a data directory that was set (the default is left
+ * to the first recording) must be a directory we can write in, or be
+ * creatable.  `label` is how the user named the data directory. */
+static int check_files(const struct spy_config *cfg, const char *label, char *err, size_t errlen)
+{
+    const char *cats = getenv("SPY_CATEGORIES");
+    struct stat st;
+    if (cats && *cats) {
+        char why[512] = "";
+        struct spy_categories *rules = NULL;
+        if (stat(cats, &st) != 0)
+            snprintf(why, sizeof(why), "%s", strerror(errno));
+        else if (!S_ISREG(st.st_mode))
+            snprintf(why, sizeof(why), "not a regular file");
+        else if (spy_categories_load(cats, &rules, why, sizeof(why)) != 0 && !why[0])
+            snprintf(why, sizeof(why), "cannot be read");
+        spy_categories_free(rules);
+        if (why[0]) {
+            snprintf(err, errlen, "SPY_CATEGORIES='%.200s' is not valid (%.400s): expected a JSON file of category "
+                     "rules like share/categories.json; the agent is off", cats, why);
+            return -1;
+        }
+    }
+    if (!label)
+        return 0;
+    const char *dir = cfg->data_dir;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "%s='%.300s' is not valid: it exists and is not a directory; expected a "
+                     "directory for recordings (created if missing); the agent is off", label, dir);
+            return -1;
+        }
+        if (access(dir, W_OK | X_OK) != 0) {
+            snprintf(err, errlen, "%s='%.300s' is not valid: cannot write in it (%s); expected a directory for "
+                     "recordings that this process can write in; the agent is off", label, dir, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != ENOENT) {
+        snprintf(err, errlen, "%s='%.300s' is not valid (%s): expected a directory for recordings; the agent is off",
+                 label, dir, strerror(errno));
+        return -1;
+    }
+    /* missing: it is created at the first recording, inside its nearest
+     * existing ancestor, which must be a directory we can write in */
+    char up[sizeof(cfg->data_dir)];
+    snprintf(up, sizeof(up), "%s", dir);
+    for (;;) {
+        char *slash = strrchr(up, '/');
+        while (slash && slash > up && slash[1] == '\0') {    /* trailing slashes */
+            *slash = '\0';
+            slash = strrchr(up, '/');
+        }
+        if (!slash)
+            snprintf(up, sizeof(up), ".");
+        else if (slash == up)
+            up[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(up, &st) == 0)
+            break;
+        if (errno != ENOENT || strcmp(up, ".") == 0 || strcmp(up, "/") == 0) {
+            snprintf(err, errlen, "%s='%.300s' is not valid: cannot look at %.300s (%s); the agent is off", label,
+                     dir, up, strerror(errno));
+            return -1;
+        }
+    }
+    if (!S_ISDIR(st.st_mode) || access(up, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "%s='%.300s' is not valid: it does not exist and cannot be created in %.300s (%s); "
+                 "expected a directory for recordings; the agent is off", label, dir, up,
+                 !S_ISDIR(st.st_mode) ? "not a directory" : strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int spy_start(const char *const *keys, const char *const *values, int n, char *err, size_t errlen)
 {
     struct spy_agent *a = &spy_agent;
@@ -66,9 +159,13 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
     spy_config_defaults(&cfg);
     if (spy_config_from_env(&cfg, err, errlen) != 0)
         goto out;
-    for (int i = 0; i < n; i++)
+    const char *dir_label = getenv("SPY_DATA_DIR") ? "SPY_DATA_DIR" : NULL;
+    for (int i = 0; i < n; i++) {
         if (spy_config_set(&cfg, keys[i], values[i], keys[i], err, errlen) != 0)
             goto out;
+        if (strcmp(keys[i], "data_dir") == 0)
+            dir_label = "data_dir";
+    }
     if (!cfg.enabled) {
         snprintf(err, errlen, "the agent is disabled (enabled=0)");
         rc = -2;
@@ -79,6 +176,8 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
         rc = -2;
         goto out;
     }
+    if (check_files(&cfg, dir_label, err, errlen) != 0)
+        goto out;
     spy_log_set_level((enum spy_log_level)cfg.log_level);
     if (!a->python_found) {
         if (!spy_python_find(&a->py)) {
@@ -109,6 +208,7 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
         goto out;
     }
     a->state = SPY_RUNNING;
+    spy_threads_on_host_gone(spy_agent_end_with_host);
     rc = 1;
     /* the server comes second and is optional: without it we still sample.
      * A Python started by a process that runs the agent (a worker, a
@@ -120,9 +220,10 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
                 spy_leaves_start(path);
         }
     } else {
-        const char *sock = getenv("SPY_ROOT_SOCK");
-        if (sock && *sock)
-            spy_leaf_start(sock, spy_agent_become_root);
+        char sock[108];
+        int root = spy_find_root(sock, sizeof(sock));
+        if (root > 0 && sock[0])
+            spy_leaf_start(sock, root, spy_agent_become_root);
     }
 out:
     pthread_mutex_unlock(&a->life);
@@ -151,12 +252,24 @@ void spy_stop(void)
     pthread_mutex_unlock(&a->life);
 }
 
+bool spy_agent_end_with_host(void)
+{
+    static atomic_bool ending;
+    if (atomic_load(&ending) || spy_agent.state != SPY_RUNNING || !spy_threads_host_gone())
+        return false;
+    if (atomic_exchange(&ending, true))
+        return false;               /* another agent thread saw it first */
+    spy_log(SPY_LOG_DEBUG, "no thread of the program is left: the agent stops so the process can end");
+    spy_stop();
+    return true;
+}
+
 bool spy_running(void)
 {
     return spy_agent.state == SPY_RUNNING;
 }
 
-int spy_agent_become_root(void)
+int spy_agent_become_root(int dead_root)
 {
     /* called on the spy-leaf thread when the root is gone: the first worker
      * to bind the port serves the tree from now on */
@@ -165,6 +278,7 @@ int spy_agent_become_root(void)
     char path[108];
     if (spy_leaves_socket_path(path, sizeof(path)) == 0)
         spy_leaves_start(path);
+    spy_registry_remove_dead(dead_root);
     spy_log(SPY_LOG_DEBUG, "the root process went away: this process (%d) now serves port %d", (int)getpid(),
             spy_agent.cfg.ws_port);
     return 0;

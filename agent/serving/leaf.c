@@ -23,7 +23,6 @@
  */
 #include "leaf.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -43,6 +42,7 @@
 #include "agent.h"
 #include "registry.h"
 #include "log.h"
+#include "threads.h"
 #include "messages.h"
 #include "procinfo.h"
 
@@ -53,7 +53,7 @@ static struct {
     int wake[2];               /* spy_leaf_stop() writes here to cut waits short */
     char path[108];
     int root_pid;              /* the root we stream to */
-    int (*become_root)(void);  /* the lifecycle's takeover when the root is gone */
+    int (*become_root)(int);   /* the lifecycle's takeover when the root is gone */
 } leaf = { .wake = { -1, -1 } };
 
 /* Wait up to ms for fd to be readable (fd < 0: just wait); false if we
@@ -202,45 +202,11 @@ static void build_batch(struct out *o, struct sent *st, int64_t *last)
     *last = newest;
 }
 
-/* The root serving our port, from the registry: its pid and socket path
- * (after a takeover the root is another worker of the tree). */
+/* The root serving our port for our tree, from the registry: its pid and
+ * socket path (after a takeover the root is another worker of the tree). */
 static int find_root(char *path, size_t cap)
 {
-    char dir[1024], err[300];
-    if (spy_registry_dir(dir, sizeof(dir), false, err, sizeof(err)) != 0)
-        return -1;
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int found = -1;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && found < 0) {
-        size_t n = strlen(e->d_name);
-        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
-            continue;
-        char file[1400], text[4096];
-        snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
-        FILE *f = fopen(file, "re");
-        if (!f)
-            continue;
-        size_t len = fread(text, 1, sizeof(text) - 1, f);
-        fclose(f);
-        text[len] = '\0';
-        cJSON *j = cJSON_Parse(text);
-        cJSON *role = cJSON_GetObjectItemCaseSensitive(j, "role");
-        cJSON *port = cJSON_GetObjectItemCaseSensitive(j, "port");
-        cJSON *pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
-        if (cJSON_IsString(role) && strcmp(role->valuestring, "root") == 0 && cJSON_IsNumber(port)
-            && (int)port->valuedouble == spy_agent.cfg.ws_port && cJSON_IsNumber(pid)
-            && (int)pid->valuedouble != (int)getpid() && spy_pid_alive((int)pid->valuedouble)) {
-            found = (int)pid->valuedouble;
-            if (snprintf(path, cap, "%s/root-%d.sock", dir, found) >= (int)cap)
-                found = -1;
-        }
-        cJSON_Delete(j);
-    }
-    closedir(d);
-    return found;
+    return spy_registry_find_root(spy_agent.cfg.ws_port, spy_tree_pid(), path, cap);
 }
 
 /* The root is gone: take over the port, or find who did.  True when this
@@ -260,7 +226,7 @@ static bool after_root_loss(void)
     usleep((useconds_t)(getpid() % 8) * 40000);
     if (find_root(path, sizeof(path)) > 0)
         return false;
-    return leaf.become_root && leaf.become_root() == 0;
+    return leaf.become_root && leaf.become_root(leaf.root_pid) == 0;
 }
 
 static int connect_root(void)
@@ -331,6 +297,8 @@ static void *leaf_main(void *arg)
     size_t inlen = 0;
     int fd = -1;
     while (!atomic_load(&leaf.stop)) {
+        if (spy_threads_end_with_host())
+            break;
         if (fd < 0) {
             fd = connect_root();
             if (fd < 0) {
@@ -392,7 +360,7 @@ out:
     return NULL;
 }
 
-int spy_leaf_start(const char *sock_path, int (*become_root)(void))
+int spy_leaf_start(const char *sock_path, int root_pid, int (*become_root)(int dead_root))
 {
     if (leaf.started)
         return 0;
@@ -400,8 +368,7 @@ int spy_leaf_start(const char *sock_path, int (*become_root)(void))
         return -1;
     snprintf(leaf.path, sizeof(leaf.path), "%s", sock_path);
     leaf.become_root = become_root;
-    const char *root = getenv("SPY_ROOT_PID");
-    leaf.root_pid = root ? atoi(root) : 0;
+    leaf.root_pid = root_pid;
     atomic_store(&leaf.stop, false);
     if (leaf.wake[0] < 0 && pipe2(leaf.wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
@@ -417,7 +384,10 @@ void spy_leaf_stop(void)
     atomic_store(&leaf.stop, true);
     ssize_t w = write(leaf.wake[1], "x", 1);
     (void)w;
-    pthread_join(leaf.thread, NULL);
+    if (pthread_equal(leaf.thread, pthread_self()))
+        pthread_detach(leaf.thread);    /* stopping from itself: it ends on return */
+    else
+        pthread_join(leaf.thread, NULL);
     leaf.started = false;
 }
 

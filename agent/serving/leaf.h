@@ -2,8 +2,9 @@
 #ifndef SPY_LEAF_H
 #define SPY_LEAF_H
 
-/* Start the spy-leaf thread streaming to the root's socket. */
-int spy_leaf_start(const char *sock_path, int (*become_root)(void));
+/* Start the spy-leaf thread streaming to the socket of the root root_pid;
+ * become_root is the lifecycle's takeover when that root is gone. */
+int spy_leaf_start(const char *sock_path, int root_pid, int (*become_root)(int dead_root));
 void spy_leaf_stop(void);
 void spy_leaf_after_fork_child(void);
 

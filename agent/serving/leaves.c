@@ -35,6 +35,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "threads.h"
 #include "registry.h"
 
 #define MAX_LEAVES 64
@@ -270,7 +271,13 @@ static void *leaves_main(void *arg)
     (void)arg;
     pthread_setname_np(pthread_self(), "spy-leaves");
     struct pollfd p[MAX_LEAVES + 2];
+    uint64_t next_host_check = 0;
     while (!atomic_load(&lv.stop)) {
+        if (spy_now_ns() >= next_host_check) {
+            next_host_check = spy_now_ns() + 1000000000ULL;
+            if (spy_threads_end_with_host())
+                break;              /* everything of ours is closed already */
+        }
         int n = 0;
         p[n++] = (struct pollfd){ lv.listen_fd, POLLIN, 0 };
         p[n++] = (struct pollfd){ lv.wake[0], POLLIN, 0 };
@@ -340,7 +347,10 @@ void spy_leaves_stop(void)
     atomic_store(&lv.stop, true);
     ssize_t w = write(lv.wake[1], "x", 1);
     (void)w;
-    pthread_join(lv.thread, NULL);
+    if (pthread_equal(lv.thread, pthread_self()))
+        pthread_detach(lv.thread);      /* stopping from itself: it ends on return */
+    else
+        pthread_join(lv.thread, NULL);
     lv.started = false;
     for (int i = 0; i < lv.nleaves; i++)
         if (lv.leaves[i].fd >= 0)

@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "leaves.h"
 #include "procinfo.h"
+#include "registry.h"
 
 static cJSON *begin(const char *type, const char *id)
 {
@@ -99,11 +100,11 @@ static cJSON *command_names(void)
     return a;
 }
 
-char *spy_msg_hello(const char *cmdline, int interval_ms, const char *data_dir)
+char *spy_msg_hello(const char *cmdline, int interval_ms, const char *data_dir, const char *id)
 {
     struct spy_status st;
     spy_get_status(&st);
-    cJSON *o = begin("hello", NULL);
+    cJSON *o = begin("hello", id);
     if (!o)
         return NULL;
     cJSON_AddStringToObject(o, "version", st.version);

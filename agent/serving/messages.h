@@ -13,7 +13,7 @@
 /* id: the JSON text of the command's "id" ("" for none). */
 char *spy_msg_error(const char *code, const char *message, const char *id);
 char *spy_msg_simple(const char *type, const char *id);
-char *spy_msg_hello(const char *cmdline, int interval_ms, const char *data_dir);
+char *spy_msg_hello(const char *cmdline, int interval_ms, const char *data_dir, const char *id);
 char *spy_msg_help(const char *id);
 char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool idle, const char *id);
 char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int rec_seconds, double rec_elapsed,

@@ -369,12 +369,26 @@ static int check_members(const cJSON *obj, const char *cmd, const char *allowed,
 
 static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *cmd, struct spy_cmd_error *err)
 {
-    cJSON *obj = cJSON_ParseWithLength(msg, len);
+    const char *end = NULL;
+    cJSON *obj = cJSON_ParseWithLengthOpts(msg, len, &end, 0);
     int rc = -1;
     long v;
     if (!obj)
         return fail(err, "bad_json", "not valid JSON: send a JSON object such as {\"cmd\":\"status\"} or a text "
                     "command such as 'status'");
+    /* one command per message: after the object only white space */
+    size_t used = end && end >= msg && end <= msg + len ? (size_t)(end - msg) : len;
+    while (used < len && isspace((unsigned char)msg[used]))
+        used++;
+    if (used < len) {
+        char b[64], rest[48];
+        size_t n = len - used < sizeof(rest) - 1 ? len - used : sizeof(rest) - 1;
+        memcpy(rest, msg + used, n);
+        rest[n] = '\0';
+        fail(err, "bad_json", "unexpected '%s' after the JSON object (at byte %zu): send one JSON object per "
+             "message, nothing after it", shown(rest, b, sizeof(b)), used);
+        goto out;
+    }
     if (!cJSON_IsObject(obj)) {
         fail(err, "bad_json", "a JSON command must be an object with a \"cmd\" member");
         goto out;

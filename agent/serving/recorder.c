@@ -9,7 +9,8 @@
  * record without --idle, so the files show where the app was busy; but an
  * event loop thread off the CPU inside a callback (time.sleep in async
  * def) is blocking the loop, not idle, so those samples stay
- * (spy_mark_loop_blocking).
+ * (spy_mark_loop_blocking).  With no sample to write at all, no file is
+ * written and record_done says why.
  *
  * Threads: the spy-writer thread, or the exiting thread at shutdown; it
  * reads the store only through spy_store_profile (the lock, briefly).
@@ -82,6 +83,16 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
             busy += prof.samples[i].count;
             unique++;
         }
+
+    /* nothing busy to show: an empty collapsed file or flame graph would
+     * only look like a broken one; say so instead of writing files */
+    if (busy == 0 && !(job->formats & SPY_FMT_REPORT_HTML)) {
+        char why[200];
+        snprintf(why, sizeof(why), "no busy samples in the %.1f s recorded (stopped at once, or the app was idle): "
+                 "no files were written", job->duration);
+        spy_profile_free(&prof);
+        return spy_msg_record_done(job->reply, NULL, 0, 0, job->duration, 0, why, job->id);
+    }
 
     char program[64], stamp[32], base[160];
     spy_proc_program(program, sizeof(program));

@@ -15,19 +15,34 @@
  * time; browsers must come from an allowed Origin; oversized messages,
  * floods and invalid UTF-8 close that client only.
  *
+ * File descriptors are the app's: the agent listens on its own socket and
+ * accepts connections itself (lws polls it as a raw file and gets each
+ * accepted socket adopted), so it can say no.  At most SPY_MAX_CLIENTS
+ * clients, and never more than 1/16 of RLIMIT_NOFILE; one more is closed
+ * with 1013 (try again later); a connection that would leave the process
+ * fewer than 1/8 of its descriptors free is closed at once; and when
+ * accept() itself fails for want of descriptors the listening socket is
+ * left alone for a moment instead of being polled again at once.
+ *
  * Threads: spy_server_start/stop from the agent's lifecycle (spy_start,
  * spy_stop, the destructor); everything else on the spy-server thread,
  * except the writer job, which touches only the store and the mailbox.
  */
 #include "server.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +50,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "threads.h"
 #include "messages.h"
 #include "procinfo.h"
 #include "protocol.h"
@@ -57,6 +73,9 @@
 #define MAX_FDS 256
 #define CLOSE_QUIET_US 150000      /* quiet time before an abuse close */
 #define CLOSE_MAX_NS 2000000000ULL
+#define REFUSING_MAX 8             /* connections over the cap still shown their close frame */
+#define ACCEPT_PAUSE_US 250000     /* no descriptor to accept with: wait this long */
+#define LEAVE_MAX_NS 5000000000ULL /* stopping: at most this long for record_done and close frames */
 
 struct client {
     struct lws *wsi;
@@ -99,7 +118,20 @@ static struct {
     int nclients;
     uint64_t next_serial;
     atomic_uint_fast64_t frames_dropped;
-    lws_sorted_usec_list_t sul_push, sul_record;
+    lws_sorted_usec_list_t sul_push, sul_record, sul_watch, sul_accept;
+
+    /* our listening socket, polled by lws as a raw file */
+    int listen_fd;
+    struct lws *listen_wsi;
+    struct lws *conns[MAX_FDS];   /* accepted connections lws still holds */
+    int nconns;
+    bool accept_paused;
+
+    /* stopping (server thread): the recording's record_done, then a close
+     * frame to every client, before the loop ends */
+    atomic_bool leaving, left;
+    bool leave_started, leave_closing;
+    uint64_t refused_fds, refused_full;   /* connections closed at accept */
 
     /* the recording in progress (server thread only) */
     bool rec_active;
@@ -122,7 +154,7 @@ static struct {
     /* fds lws owns, closed without lws in a fork child */
     int fds[MAX_FDS];
     int nfds;
-} srv = { .mail_lock = PTHREAD_MUTEX_INITIALIZER };
+} srv = { .mail_lock = PTHREAD_MUTEX_INITIALIZER, .listen_fd = -1 };
 
 /* ---- outgoing queues ----------------------------------------------------- */
 
@@ -226,6 +258,8 @@ static char *flame_message(int window, bool idle, int tid, int pid, const char *
 static void push_live(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
+    if (atomic_load(&srv.leaving))
+        return;                 /* nothing more to queue ahead of the close frames */
     /* clients mostly share one view: compute each distinct one once */
     struct view {
         int limit, window, tid, pid;
@@ -423,7 +457,7 @@ static void close_client(struct client *c, int code, const char *reason)
 
 static void greet(struct client *c)
 {
-    send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir), false);
+    send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir, ""), false);
     send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, c->live_pid, true, ""), true);
 }
 
@@ -574,7 +608,14 @@ static void run_command(struct client *c, const char *msg, size_t len)
         send_to(c, spy_msg_help(id), false);
         break;
     case SPY_CMD_AUTH:
-        send_to(c, spy_msg_simple("authenticated", id), false);
+        /* already authenticated (by ?token=, an earlier auth, or no token
+         * needed): the same answer as a first auth gets, hello; a wrong
+         * token is said, and the connection stays as it is */
+        if (srv.cfg.token[0] && !token_matches(cmd.token))
+            send_to(c, spy_msg_error("auth", "that is not the token (this connection is already authenticated)", id),
+                    false);
+        else
+            send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir, id), false);
         break;
     case SPY_CMD_STATUS: {
         uint64_t rec_samples = 0;
@@ -677,6 +718,129 @@ static void run_command(struct client *c, const char *msg, size_t len)
     }
 }
 
+/* ---- accepting connections ---------------------------------------------- */
+
+static void track_fd(int fd, bool add);
+
+static rlim_t fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 30))
+        return 1u << 30;
+    return rl.rlim_cur;
+}
+
+/* How many clients at once: SPY_MAX_CLIENTS, but never more than 1/16 of
+ * the descriptors the process may open (read now: the app may lower it). */
+static int client_cap(void)
+{
+    rlim_t share = fd_limit() / 16;
+    if (share < 1)
+        share = 1;
+    return (rlim_t)srv.cfg.max_clients < share ? srv.cfg.max_clients : (int)share;
+}
+
+/* True when the process has fewer than 1/8 of its descriptors free (at
+ * least 4, at most 256 kept for the app). */
+static bool fds_short(void)
+{
+    rlim_t limit = fd_limit(), keep = limit / 8;
+    if (keep < 4)
+        keep = 4;
+    if (keep > 256)
+        keep = 256;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return true;            /* not even one more descriptor to look with */
+    rlim_t open_fds = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            open_fds++;
+    closedir(d);
+    open_fds = open_fds > 0 ? open_fds - 1 : 0;       /* the directory itself */
+    return open_fds + keep > limit;
+}
+
+static void resume_accept(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (srv.accept_paused && srv.listen_wsi && !atomic_load(&srv.leaving)) {
+        srv.accept_paused = false;
+        lws_rx_flow_control(srv.listen_wsi, 1);
+    }
+}
+
+static void pause_accept(int err)
+{
+    if (!srv.accept_paused)
+        spy_log(SPY_LOG_DEBUG, "accept() failed (%s): not accepting WebSocket clients for %d ms", strerror(err),
+                ACCEPT_PAUSE_US / 1000);
+    srv.accept_paused = true;
+    lws_rx_flow_control(srv.listen_wsi, 0);
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_accept, resume_accept, ACCEPT_PAUSE_US);
+}
+
+static void forget_conn(struct lws *wsi)
+{
+    for (int i = 0; i < srv.nconns; i++)
+        if (srv.conns[i] == wsi) {
+            srv.conns[i] = srv.conns[--srv.nconns];
+            track_fd(lws_get_socket_fd(wsi), false);
+            return;
+        }
+}
+
+/* The listening socket is readable: take what is waiting, within limits. */
+static void accept_pending(void)
+{
+    for (int round = 0; round < 16; round++) {
+        int fd = accept4(srv.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                pause_accept(errno);      /* EMFILE, ENFILE, ENOBUFS...: never spin on it */
+            return;
+        }
+        if (srv.nconns >= client_cap() + REFUSING_MAX || srv.nconns >= MAX_FDS - 16) {
+            srv.refused_full++;
+            close(fd);                    /* well past the cap: no handshake for it */
+            continue;
+        }
+        if (fds_short()) {
+            srv.refused_fds++;
+            if (srv.refused_fds == 1 || srv.refused_fds % 100 == 0)
+                spy_log(SPY_LOG_INFO, "refused a WebSocket client: the process has fewer than 1/8 of its file "
+                        "descriptors free (RLIMIT_NOFILE %llu); %llu refused so far",
+                        (unsigned long long)fd_limit(), (unsigned long long)srv.refused_fds);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));   /* as lws does for its own */
+        lws_sock_file_fd_type d;
+        d.sockfd = fd;
+        struct lws *wsi = lws_adopt_descriptor_vhost(lws_get_vhost(srv.listen_wsi), LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP,
+                                                     d, NULL, NULL);
+        if (!wsi)
+            continue;                     /* lws closed it */
+        srv.conns[srv.nconns++] = wsi;
+        track_fd(fd, true);
+    }
+}
+
+static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    (void)wsi;
+    (void)user;
+    (void)in;
+    (void)len;
+    if (reason == LWS_CALLBACK_RAW_RX_FILE)
+        accept_pending();
+    return 0;
+}
+
 /* ---- lws callback ------------------------------------------------------ */
 
 static bool origin_allowed(const char *origin)
@@ -742,7 +906,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->next = srv.clients;
         srv.clients = c;
         srv.nclients++;
-        track_fd(lws_get_socket_fd(wsi), true);
+        if (srv.nclients > client_cap()) {
+            char why[64];
+            snprintf(why, sizeof(why), "too many clients (%d at most): try again later", client_cap());
+            spy_log(SPY_LOG_DEBUG, "refused a WebSocket client: %s", why);
+            close_client(c, 1013 /* try again later */, why);
+            return 0;
+        }
         /* A browser page from elsewhere: refuse it with a close code the
          * page can see (a failed handshake shows a browser no status). */
         int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_ORIGIN);
@@ -836,10 +1006,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 srv.nclients--;
                 break;
             }
-        track_fd(lws_get_socket_fd(wsi), false);
         clear_queue(c);
         return 0;
     }
+    case LWS_CALLBACK_WSI_DESTROY:
+        forget_conn(wsi);
+        return 0;
     case LWS_CALLBACK_TIMER:
         if (c && c->close_code) {
             if (c->close_code == 4009)
@@ -858,8 +1030,44 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 static const struct lws_protocols protocols[] = {
     { "spyagent", callback, sizeof(struct client), MSG_MAX, 0, NULL, 0 },
+    { "spy-listen", listen_callback, 0, 0, 0, NULL, 0 },
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
+
+/* Our listening socket on host:port; -1 with why filled if it cannot be had. */
+static int open_listener(const char *host, int port, char *why, size_t cap)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = strchr(host, ':') ? AF_INET6 : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0) {
+        snprintf(why, cap, "cannot resolve it: %s", gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    snprintf(why, cap, "no address");
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            snprintf(why, cap, "%s", strerror(errno));
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+            snprintf(why, cap, "%s", strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    return fd;
+}
 
 static void lws_to_log(int level, const char *line)
 {
@@ -874,14 +1082,66 @@ static void lws_to_log(int level, const char *line)
     spy_log(SPY_LOG_DEBUG, "lws %d: %s", level, b);
 }
 
+/* Stopping, on the server thread: accept nobody new, end the recording
+ * (the writer writes it and its record_done goes out), then close every
+ * client with 1001 once what it is owed has been sent; `left` once all are
+ * gone.  spy_server_stop waits for that, within LEAVE_MAX_NS. */
+static void leave_step(void)
+{
+    if (!srv.leave_started) {
+        srv.leave_started = true;
+        srv.accept_paused = true;
+        if (srv.listen_wsi)
+            lws_rx_flow_control(srv.listen_wsi, 0);
+        if (srv.rec_active)
+            finish_recording(0);
+    }
+    if (writer_busy())
+        return;                 /* its mail wakes us */
+    deliver_mail();
+    if (!srv.leave_closing) {
+        srv.leave_closing = true;
+        for (struct client *c = srv.clients; c; c = c->next) {
+            if (!c->close_code) {
+                c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+                snprintf(c->close_reason, sizeof(c->close_reason), "the agent is stopping (the app exits or stop())");
+                c->closing_since = spy_now_ns();
+            }
+            c->close_ready = true;
+            lws_callback_on_writable(c->wsi);
+        }
+    }
+    if (srv.nclients == 0)
+        atomic_store(&srv.left, true);
+}
+
+/* Wakes the service loop once a second, for its check of the host. */
+static void watch_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_watch, watch_tick, 1000000);
+}
+
 static void *server_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "spy-server");
     lws_sul_schedule(srv.ctx, 0, &srv.sul_push, push_live, (lws_usec_t)srv.cfg.interval_ms * 1000);
-    while (!atomic_load(&srv.stop))
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_watch, watch_tick, 1000000);
+    uint64_t next_host_check = spy_now_ns() + 1000000000ULL;
+    while (!atomic_load(&srv.stop)) {
         if (lws_service(srv.ctx, 0) < 0)
             break;
+        if (atomic_load(&srv.leaving) && !atomic_load(&srv.left))
+            leave_step();
+        if (spy_now_ns() >= next_host_check) {
+            next_host_check = spy_now_ns() + 1000000000ULL;
+            /* outside lws_service: ending stops this server, context and all */
+            if (spy_threads_end_with_host())
+                break;
+        }
+    }
+    atomic_store(&srv.left, true);     /* nobody to wait for any more */
     return NULL;
 }
 
@@ -923,11 +1183,18 @@ int spy_server_start_quiet(const struct spy_config *cfg, bool quiet)
             snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", cfg->data_dir);   /* too long: keep it relative */
     }
 
+    char why[160];
+    srv.listen_fd = open_listener(cfg->ws_host, cfg->ws_port, why, sizeof(why));
+    if (srv.listen_fd < 0) {
+        spy_log(quiet ? SPY_LOG_DEBUG : SPY_LOG_ERROR,
+                "cannot listen on %s:%d (%s; is the port taken?): set SPY_WS_PORT to a free port; the app "
+                "keeps running without the WebSocket server", cfg->ws_host, cfg->ws_port, why);
+        return -1;
+    }
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    info.port = cfg->ws_port;
-    info.iface = cfg->ws_host;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;   /* we listen and accept ourselves */
     info.protocols = protocols;
     info.gid = -1;
     info.uid = -1;
@@ -940,14 +1207,24 @@ int spy_server_start_quiet(const struct spy_config *cfg, bool quiet)
     int nb = open_fds(before, 512);
     /* lws may install handlers and starts no thread; keep our mask for it */
     srv.ctx = lws_create_context(&info);
-    if (!srv.ctx) {
-        spy_log(quiet ? SPY_LOG_DEBUG : SPY_LOG_ERROR,
-                "cannot listen on %s:%d (is the port taken?): set SPY_WS_PORT to a free port; the app "
-                "keeps running without the WebSocket server", cfg->ws_host, cfg->ws_port);
+    struct lws_vhost *vh = srv.ctx ? lws_get_vhost_by_name(srv.ctx, "default") : NULL;
+    lws_sock_file_fd_type lfd;
+    lfd.filefd = srv.listen_fd;
+    srv.listen_wsi = vh ? lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, lfd, "spy-listen", NULL) : NULL;
+    if (!srv.listen_wsi) {
+        spy_log(SPY_LOG_ERROR, "cannot start the WebSocket server (libwebsockets failed); the app keeps running "
+                "without it");
+        if (srv.ctx)
+            lws_context_destroy(srv.ctx);
+        srv.ctx = NULL;
+        close(srv.listen_fd);
+        srv.listen_fd = -1;
         return -1;
     }
     int na = open_fds(after, 512);
     srv.nfds = 0;
+    srv.nconns = 0;
+    srv.accept_paused = false;
     for (int i = 0; i < na; i++) {
         bool old = false;
         for (int j = 0; j < nb && !old; j++)
@@ -955,7 +1232,11 @@ int spy_server_start_quiet(const struct spy_config *cfg, bool quiet)
         if (!old)
             track_fd(after[i], true);
     }
+    track_fd(srv.listen_fd, true);
     atomic_store(&srv.stop, false);
+    atomic_store(&srv.leaving, false);
+    atomic_store(&srv.left, false);
+    srv.leave_started = srv.leave_closing = false;
     int rc = spy_thread_start(&srv.thread, server_main, NULL);
     if (rc != 0) {
         lws_context_destroy(srv.ctx);
@@ -974,9 +1255,20 @@ void spy_server_stop(void)
     if (!srv.ctx)
         return;
     spy_registry_withdraw();
+    if (srv.thread_started && !pthread_equal(srv.thread, pthread_self())) {
+        /* let the clients have the recording's record_done and a close
+         * frame; bounded, as the host may be exiting */
+        atomic_store(&srv.leaving, true);
+        lws_cancel_service(srv.ctx);
+        uint64_t until = spy_now_ns() + LEAVE_MAX_NS;
+        while (!atomic_load(&srv.left) && spy_now_ns() < until)
+            usleep(5000);
+    }
     atomic_store(&srv.stop, true);
     lws_cancel_service(srv.ctx);
-    if (srv.thread_started)
+    if (srv.thread_started && pthread_equal(srv.thread, pthread_self()))
+        pthread_detach(srv.thread);     /* stopping from itself, after its loop */
+    else if (srv.thread_started)
         pthread_join(srv.thread, NULL);
     srv.thread_started = false;
     /* the app is ending during a recording: write what there is */
@@ -991,8 +1283,11 @@ void spy_server_stop(void)
     }
     for (struct client *c = srv.clients; c; c = c->next)
         clear_queue(c);
-    lws_context_destroy(srv.ctx);
+    lws_context_destroy(srv.ctx);       /* closes the listening socket it polled */
     srv.ctx = NULL;
+    srv.listen_wsi = NULL;
+    srv.listen_fd = -1;
+    srv.nconns = 0;
     srv.clients = NULL;
     srv.nclients = 0;
     pthread_mutex_lock(&srv.mail_lock);
@@ -1011,6 +1306,9 @@ void spy_server_after_fork_child(void)
         close(srv.fds[i]);
     srv.nfds = 0;
     srv.ctx = NULL;
+    srv.listen_wsi = NULL;
+    srv.listen_fd = -1;
+    srv.nconns = 0;
     srv.thread_started = false;
     srv.writer_running = false;
     srv.clients = NULL;

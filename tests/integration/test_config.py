@@ -9,6 +9,9 @@ For every supported interpreter, with LD_PRELOAD:
     where the contract says what is accepted, says that); the program's
     stdout and exit code are what they are without the agent; the agent is
     off (status()['running'] is False, also after `import spyagent`);
+    SPY_CATEGORIES (a missing file, /dev/zero, JSON nested too deep) and
+    SPY_DATA_DIR (a plain file, a path under one) are checked at start in
+    the same way;
   - good values take effect: SPY_RATE=250 shows in status()['rate'];
     SPY_ENABLED=0 leaves the agent off without a word; SPY_PORT (the old
     tool's app port) is ignored.
@@ -17,10 +20,25 @@ bad keyword values raise ValueError naming the key and the value, leave the
 agent off, and start(rate=250) then works.
 """
 
+import atexit
 import json
+import os
+import shutil
+import tempfile
 
 import harness
 from harness import Checks
+
+# Files for the settings that name files: a JSON file nested too deep for
+# any parser, and a plain file where a directory is wanted.
+_FILES = tempfile.mkdtemp(prefix="spy-test-config-")
+atexit.register(shutil.rmtree, _FILES, True)
+DEEP_JSON = os.path.join(_FILES, "deep.json")
+with open(DEEP_JSON, "w") as _f:
+    _f.write("[" * 5000 + "]" * 5000)
+A_FILE = os.path.join(_FILES, "not-a-directory")
+with open(A_FILE, "w") as _f:
+    _f.write("x\n")
 
 APP = r"""
 import json, sys
@@ -42,6 +60,13 @@ BAD_ENV = [
     ("SPY_LOG", "loud", ["quiet", "info", "debug"]),
     ("SPY_CPU_BUDGET", "lots", []),
     ("SPY_WS_PORT", "99999", []),
+    ("SPY_MAX_CLIENTS", "0", ["1 to 200"]),
+    # files the settings name are checked at start, not at the first report
+    ("SPY_CATEGORIES", os.path.join(_FILES, "missing.json"), ["No such file", "agent is off"]),
+    ("SPY_CATEGORIES", "/dev/zero", ["not a regular file", "agent is off"]),
+    ("SPY_CATEGORIES", DEEP_JSON, ["not valid JSON", "agent is off"]),
+    ("SPY_DATA_DIR", A_FILE, ["not a directory", "agent is off"]),
+    ("SPY_DATA_DIR", os.path.join(A_FILE, "sub"), ["agent is off"]),
 ]
 
 API_BAD = [

@@ -8,6 +8,11 @@ The workers keep serving requests; within a few seconds one of them owns
 the agent's WebSocket port (its hello says it is the root), and the other
 worker streams to it; samples keep coming. What happens is described in the
 README ("Several workers, one port").
+
+Then the dead supervisor's registry entry and workers' socket are gone, and
+a Python the app starts after the takeover (GET /spawn), which inherits the
+dead supervisor's SPY_ROOT_PID, streams to the new root as a worker instead
+of trying for the port itself (and sampling unseen).
 """
 
 import asyncio
@@ -34,6 +39,14 @@ def hello(url):
         return asyncio.run(hello_of(url))
     except Exception:
         return None
+
+
+def registry_dir():
+    """Where the agents of this user register (as agent/registry.c decides)."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and xdg.startswith("/") and os.access(xdg, os.W_OK):
+        return os.path.join(xdg, "spyagent")
+    return "/tmp/spyagent-%d" % os.getuid()
 
 
 def main():
@@ -87,6 +100,37 @@ def main():
             if not seen:
                 time.sleep(0.25)
         c.ok(seen, "the other worker streams to the new root")
+
+        reg = registry_dir()
+        dead = app.pid
+        c.ok(not os.path.exists(os.path.join(reg, "%d.json" % dead)),
+             "the dead supervisor's registry entry is removed", "%s: %s" % (reg, sorted(os.listdir(reg))))
+        c.ok(not os.path.exists(os.path.join(reg, "root-%d.sock" % dead)),
+             "the dead supervisor's workers' socket is removed", "%s: %s" % (reg, sorted(os.listdir(reg))))
+
+        # a Python started now inherits SPY_ROOT_PID of the dead supervisor
+        spawned = None
+        try:
+            with urllib.request.urlopen(app.base + "/spawn?seconds=60", timeout=10) as r:
+                spawned = json.loads(r.read().decode())["pid"]
+        except (OSError, ValueError, KeyError) as e:
+            c.ok(False, "GET /spawn starts a Python", repr(e))
+        listed = None
+        t2 = time.monotonic()
+        while new and spawned and time.monotonic() - t2 < 10:
+            h = hello(app.url)
+            listed = [p for p in (h or {}).get("processes", []) if p.get("pid") == spawned]
+            if listed and listed[0].get("alive"):
+                break
+            time.sleep(0.25)
+        if spawned:
+            c.ok(listed and listed[0].get("role") == "worker" and listed[0].get("alive"),
+                 "a Python started after the takeover streams to the new root as a worker",
+                 "processes: %r\nstderr:\n%s" % ((h or {}).get("processes"), app.stderr()[-2000:]))
+            c.ok(not os.path.exists(os.path.join(reg, "%d.json" % spawned)),
+                 "it does not register as a root of its own")
+            c.ok("cannot listen" not in app.stderr(), "nobody says the port is taken",
+                 app.stderr()[-2000:])
     finally:
         try:
             os.killpg(app.proc.pid, signal.SIGKILL)

@@ -113,7 +113,9 @@ def main():
     # The CPU budget is off so the rate is the sampler's own doing: with the
     # default 1 % budget the effective rate follows how loaded the machine
     # is (an ASan build under 50 churning clients lowered it legitimately).
-    app = wsclient.start_app(c, "load", python=python, interval_ms=INTERVAL_MS, env={"SPY_CPU_BUDGET": "0"})
+    # 52 clients at once: more than the default SPY_MAX_CLIENTS (32)
+    app = wsclient.start_app(c, "load", python=python, interval_ms=INTERVAL_MS,
+                             env={"SPY_CPU_BUDGET": "0", "SPY_MAX_CLIENTS": "64"})
     load = wsclient.Load(app.base, threads=2, seconds=seconds + 120).start()
     raw = None
     try:

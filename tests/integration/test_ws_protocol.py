@@ -74,6 +74,8 @@ BAD_INPUTS = [
     ('{"cmd":42}', ("bad_argument", "bad_json", "unknown_command"), ["cmd"]),
     ('{"limit":5}', ("bad_json", "missing_argument", "bad_argument"), ["cmd"]),
     ('{bad json', ("bad_json",), []),
+    ('{"cmd":"status"}garbage', ("bad_json",), ["garbage", "one JSON object"]),
+    ('{"cmd":"status"}{"cmd":"top"}', ("bad_json",), ["one JSON object"]),
     ('["status"]', ("bad_json", "bad_argument"), []),
     ('{"cmd":"top","bogus":1}', ("bad_argument", "too_many_arguments"), ["bogus"]),
     ('{"cmd":"status","seconds":5}', ("bad_argument", "too_many_arguments"), ["seconds"]),

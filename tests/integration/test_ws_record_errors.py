@@ -3,11 +3,14 @@ is left behind.
 
     test_ws_record_errors.py [PYTHON]
 
-SPY_DATA_DIR is a path whose parent is a regular file (so the directory
-cannot be created: ENOTDIR, whatever user the test runs as). `record 1`
+SPY_DATA_DIR is a path whose parent becomes a regular file once the agent
+runs (so the directory cannot be created: ENOTDIR, whatever user the test
+runs as; a SPY_DATA_DIR that is already unusable at start keeps the agent
+off, which test_config.py checks). `record 1`
 and `record last 2` must each end with `record_done` carrying an `error`
 that names the path and the reason, no files listed, the connection still
-working, and the app still serving.
+working, and the app (under HTTP load, so there is something to write)
+still serving.
 """
 
 import asyncio
@@ -17,7 +20,7 @@ import tempfile
 
 import harness
 from harness import Checks
-from wsclient import AgentApp, connect_hello
+from wsclient import AgentApp, Load, connect_hello
 
 
 async def scenario(c, app, blocked):
@@ -43,15 +46,21 @@ def main():
     c = Checks("test_ws_record_errors")
     tmp = tempfile.mkdtemp(prefix="spy-record-errors-")
     plain_file = os.path.join(tmp, "a-file")
-    with open(plain_file, "w") as f:
-        f.write("not a directory\n")
     blocked = os.path.join(plain_file, "spy-data")
     app = AgentApp("record-errors", python=python, data_dir=blocked)
     try:
         app.start()
         app.wait_http()
         app.wait_port()
-        asyncio.run(scenario(c, app, blocked))
+        # the directory could be made at start; now it cannot
+        with open(plain_file, "w") as f:
+            f.write("not a directory\n")
+        # busy samples to write (an idle recording writes no file anyway)
+        load = Load(app.base, threads=2, seconds=60).start()
+        try:
+            asyncio.run(scenario(c, app, blocked))
+        finally:
+            load.stop()
         c.ok(app.http_get("/cpu") is not None, "the app still serves requests")
         c.eq(sorted(os.listdir(tmp)), ["a-file"], "nothing else was created next to the file")
     finally:

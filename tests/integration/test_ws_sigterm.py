@@ -9,6 +9,8 @@ three files must exist in SPY_DATA_DIR afterwards, complete (the SVG parses
 as XML, the collapsed counts are positive and sum to the samples the last
 progress message or record_done reported, within what the last seconds
 added, the speedscope JSON has its $schema), with no temporary files left.
+The client gets record_done naming those files and then a close frame with
+1001 (going away) before the app is gone.
 """
 
 import asyncio
@@ -87,6 +89,9 @@ def main():
             rc = None
         c.ok(rc == 0, "uvicorn exits 0 within 15 s of SIGTERM (%s)" % harness.describe_rc(rc), app.describe())
         c.note("the client saw: record_done %s, close %r" % ("yes" if done else "no", closed))
+        c.ok(done is not None and done.get("files"), "the client got record_done naming the files before the "
+             "app exited", short(done) if done else "no record_done")
+        c.ok(closed is not None and closed[0] == 1001, "then a close frame with 1001 (going away): %r" % (closed,))
         names = sorted(os.listdir(app.data_dir)) if os.path.isdir(app.data_dir) else []
         log("  SPY_DATA_DIR: %s" % names)
         paths = {}

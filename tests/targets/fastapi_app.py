@@ -14,8 +14,13 @@ Endpoints:
   GET /_spy/status   spyagent.status()
   GET /_spy/expect    name, file and first line (co_firstlineno) of the two
                      endpoint functions, from their code objects
+  GET /spawn?seconds=S  start another Python (this interpreter, sleeping S
+                     seconds) with the app's environment; returns its pid
 Needs Debian's python3-fastapi and python3-uvicorn.
 """
+
+import subprocess
+import sys
 
 from fastapi import FastAPI
 
@@ -63,3 +68,13 @@ def spy_expect():
         out[code.co_name] = {"function": getattr(code, "co_qualname", code.co_name),
                              "file": code.co_filename, "line": code.co_firstlineno}
     return out
+
+
+_spawned = []
+
+
+@app.get("/spawn")
+def spawn(seconds: float = 30.0):
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(%r)" % seconds])
+    _spawned.append(p)
+    return {"pid": p.pid}

@@ -58,6 +58,12 @@ int main(void)
     CHECK(set(&c, "origins", "ftp://x", err) == -1 && strstr(err, "http(s)://host[:port]"));
     CHECK(set(&c, "origins", "http://a,", err) == -1);
     CHECK(set(&c, "origins", "http://a b", err) == -1);
+    CHECK(c.max_clients == 32);
+    CHECK(set(&c, "max_clients", "4", err) == 0 && c.max_clients == 4);
+    CHECK(set(&c, "max_clients", "200", err) == 0 && c.max_clients == 200);
+    CHECK(set(&c, "max_clients", "0", err) == -1 && strstr(err, "max_clients='0'") && strstr(err, "1 to 200"));
+    CHECK(set(&c, "max_clients", "201", err) == -1);
+    CHECK(set(&c, "max_clients", "many", err) == -1 && c.max_clients == 200);
 
     /* control characters are escaped in messages */
     CHECK(set(&c, "rate", "a\nb", err) == -1 && !strchr(err, '\n'));

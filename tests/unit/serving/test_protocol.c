@@ -94,6 +94,13 @@ int main(void)
     CHECK(fails_with("{bad json", "bad_json"));
     CHECK(fails_with("[1,2]", "bad_json"));
     CHECK(fails_with("{\"seconds\":5}", "bad_json"));
+    /* one object per message, nothing after it but white space */
+    CHECK(parse("{\"cmd\":\"status\"}  \n") == 0 && cmd.kind == SPY_CMD_STATUS);
+    CHECK(fails_with("{\"cmd\":\"status\"}garbage", "bad_json") && strstr(err.message, "'garbage'")
+          && strstr(err.message, "byte 16"));
+    CHECK(fails_with("{\"cmd\":\"status\"}{\"cmd\":\"top\"}", "bad_json") && strstr(err.message, "one JSON object"));
+    CHECK(fails_with("{\"cmd\":\"status\"} x", "bad_json"));
+    CHECK(fails_with("{\"cmd\":\"status\",\"id\":4} x", "bad_json") && strcmp(err.id, "4") != 0);
     CHECK(fails_with("{\"cmd\":\"top\",\"bogus\":1}", "bad_argument") && strstr(err.message, "bogus"));
     CHECK(fails_with("{\"cmd\":\"record\"}", "missing_argument"));
     CHECK(fails_with("{\"cmd\":\"record\",\"seconds\":5,\"last\":5}", "missing_argument"));
