@@ -35,6 +35,9 @@
 
 volatile sig_atomic_t spyctl_stop;
 
+/* The log file of the app --start runs (for messages), else NULL. */
+static const char *app_log;
+
 static void on_signal(int sig)
 {
     spyctl_stop = sig;
@@ -196,7 +199,10 @@ static int wait_for_app(struct spyctl_session *s, const struct spyctl_live_opts 
     bool said = false;
     while (!spyctl_stop) {
         if (app > 0 && !spyctl_app_running(app)) {
-            fprintf(stderr, "spyctl: the app exited before it listened on port %d (see its output above)\n", o->port);
+            fprintf(stderr, "spyctl: the app exited before it listened on port %d; the end of its output (%s):\n",
+                    o->port, app_log ? app_log : "?");
+            if (app_log)
+                spyctl_app_log_tail(app_log, 15);
             return 1;
         }
         listener = spyctl_pid_listening_on(o->port);
@@ -514,15 +520,21 @@ int spyctl_live_main(const struct spyctl_live_opts *o)
     memset(&s, 0, sizeof(s));
     int rc;
     if (o->start) {
-        char lib[4096];
+        char lib[4096], log[4200];
         pid_t app;
         if (spyctl_agent_lib(o, lib, sizeof(lib), err, sizeof(err)) != 0
-            || spyctl_start_app(o, lib, &app, err, sizeof(err)) != 0) {
+            || spyctl_app_log(log, sizeof(log), err, sizeof(err)) != 0) {
             fprintf(stderr, "spyctl: %s\n", err);
             return 1;
         }
-        fprintf(stderr, "spyctl: started %s -m uvicorn %s --port %d (pid %d, LD_PRELOAD=%s)\n", o->python, o->app,
-                o->port, (int)app, lib);
+        if (spyctl_start_app(o, lib, log, &app, err, sizeof(err)) != 0) {
+            fprintf(stderr, "spyctl: %s\n", err);
+            unlink(log);
+            return 1;
+        }
+        fprintf(stderr, "spyctl: started %s -m uvicorn %s --port %d (pid %d, LD_PRELOAD=%s)\n"
+                "spyctl: the app's output goes to %s\n", o->python, o->app, o->port, (int)app, lib, log);
+        app_log = log;
         rc = wait_for_app(&s, o, app);
         if (rc == 0) {
             fprintf(stderr, "spyctl: the app's agent answers at %s\n", s.url);
@@ -530,8 +542,9 @@ int spyctl_live_main(const struct spyctl_live_opts *o)
         }
         session_close(&s);
         int killed = spyctl_stop_tree(app, 10000);
-        fprintf(stderr, "spyctl: stopped the app (pid %d)%s\n", (int)app,
-                killed ? "; some processes had to be killed" : "");
+        fprintf(stderr, "spyctl: stopped the app (pid %d)%s; its output is in %s\n", (int)app,
+                killed ? "; some processes had to be killed" : "", log);
+        app_log = NULL;
         return rc;
     }
     int pid = o->pid;
