@@ -7,7 +7,7 @@
  * output is deterministic and the counts sum to the samples written.  Lines
  * are never built as strings: samples are sorted by comparing their labels
  * in place, level by level, as the printed text would compare (equal label
- * ids skip the text).  Labels never contain ';', '\n' or '\r' once printed
+ * ids skip the text).  Labels never contain ';' or control bytes once printed
  * (they become ':' and spaces), so the format stays parseable.
  */
 #include "writers.h"
@@ -29,7 +29,9 @@ static unsigned char clean(unsigned char c)
 {
     if (c == ';')
         return ':';
-    if (c == '\n' || c == '\r')
+    /* line breaks would split the line; other control bytes make the
+     * file look binary to readers (found by tests/fuzz) */
+    if (c < 0x20 || c == 0x7f)
         return ' ';
     return c;
 }

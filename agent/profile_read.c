@@ -253,7 +253,8 @@ static int add_sample(struct builder *b, uint32_t thread, const uint32_t *ids, u
         p->frame_ids = ni;
         b->ids_cap = cap;
     }
-    memcpy(p->frame_ids + p->nframe_ids, ids, (size_t)depth * sizeof(*ids));
+    if (depth)                     /* frame_ids may still be NULL (found by tests/fuzz) */
+        memcpy(p->frame_ids + p->nframe_ids, ids, (size_t)depth * sizeof(*ids));
     p->samples[p->nsamples] = (struct spy_profile_sample){
         .thread = thread, .depth = depth, .first = (uint32_t)p->nframe_ids, .flags = 0, .count = count };
     b->stab[k] = (uint32_t)p->nsamples++;
@@ -338,7 +339,8 @@ static ssize_t src_read(struct src *s, char *buf, size_t n)
 {
     if (s->fd < 0) {
         size_t k = s->memlen - s->pos < n ? s->memlen - s->pos : n;
-        memcpy(buf, s->mem + s->pos, k);
+        if (k)                     /* mem may be NULL when memlen is 0 */
+            memcpy(buf, s->mem + s->pos, k);
         s->pos += k;
         return (ssize_t)k;
     }

@@ -348,7 +348,9 @@ static void walk_frames(const PyThreadState *ts, struct spy_raw_thread *t, struc
 #if PY_MINOR_VERSION == 9
         rf->offset = fo.f_lasti;
 #else
-        rf->offset = fo.f_lasti < 0 ? -1 : fo.f_lasti * (int32_t)sizeof(_Py_CODEUNIT);
+        /* a torn read may hold any f_lasti: no signed overflow (found by tests/fuzz) */
+        rf->offset = fo.f_lasti < 0 || fo.f_lasti > INT32_MAX / (int32_t)sizeof(_Py_CODEUNIT)
+                         ? -1 : fo.f_lasti * (int32_t)sizeof(_Py_CODEUNIT);
 #endif
         outermost_local0 = (uint64_t)(uintptr_t)fo.f_localsplus[0];
         f = (uint64_t)(uintptr_t)fo.f_back;
