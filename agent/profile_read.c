@@ -229,7 +229,7 @@ static int add_sample(struct builder *b, uint32_t thread, const uint32_t *ids, u
     for (; b->stab[k] != NONE; k = (k + 1) & (b->stab_size - 1)) {
         struct spy_profile_sample *s = &p->samples[b->stab[k]];
         if (s->thread == thread && s->depth == depth
-            && memcmp(p->frame_ids + s->first, ids, (size_t)depth * sizeof(*ids)) == 0) {
+            && (depth == 0 || memcmp(p->frame_ids + s->first, ids, (size_t)depth * sizeof(*ids)) == 0)) {
             s->count += count;
             p->total += count;
             return 0;
@@ -1345,6 +1345,7 @@ static int read_any(struct reader *r, struct src *s, struct spy_profile *p, cons
     size_t skip = 0;
     if (n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0)
         skip = 3;
+    size_t bom = skip;
     while (skip < (size_t)n && (head[skip] == ' ' || head[skip] == '\n' || head[skip] == '\r' || head[skip] == '\t'))
         skip++;
     if ((size_t)n == skip) {
@@ -1363,7 +1364,9 @@ static int read_any(struct reader *r, struct src *s, struct spy_profile *p, cons
     if (h[0] == '{' || markup)   /* "<module> (...)" starts many collapsed lines */
         rc = read_doc(r, &b, s, head + skip, (size_t)n - skip, &fmt);
     else
-        rc = read_collapsed(r, &b, s, head + skip, (size_t)n - skip);
+        /* white space before the first line belongs to it: a first frame
+         * named " #x" is not a comment (found by tests/fuzz) */
+        rc = read_collapsed(r, &b, s, head + bom, (size_t)n - bom);
     if (rc == 0 && p->nthreads == 0 && add_thread(&b, "", 0, 0) == NONE)
         rc = fail(r, "out of memory");
     if (rc == 0 && spy_profile_check(p) != 0)

@@ -248,7 +248,7 @@ static void check_collapsed(const struct spy_profile *p)
             fail("the collapsed output reads back with another total");
         spy_profile_free(&q);
     } else if (p->total != 0) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "%s\nthe collapsed output began: %.*s\n", err, (int)(s.len < 400 ? s.len : 400), s.buf);
         fail("the collapsed output does not read back");
     }
     free(s.buf);
