@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct collapse {
     const struct spy_profile *p;
@@ -121,10 +122,18 @@ static int put_line(struct spy_sink *s, const struct collapse *c,
         const char *text;
         size_t len;
         level(c, smp, k, &text, &len);
-        /* a line starting with '#' is a comment to readers: write a leading
-         * '#' as U+FF03, the fullwidth number sign (found by tests/fuzz) */
-        if (k == 0 && len > 0 && text[0] == '#') {
-            if (spy_sink_write(s, "\xef\xbc\x83", 3) != 0)
+        /* what a line must not start with (found by tests/fuzz): '#' is a
+         * comment, and a file starting with '{' or markup is read as JSON or
+         * SVG; such a first character is written in its fullwidth form */
+        const char *wide = k > 0 || len == 0 ? NULL
+                         : text[0] == '#' ? "\xef\xbc\x83"
+                         : text[0] == '{' ? "\xef\xbd\x9b"
+                         : text[0] == '<' && (len < 2 || text[1] == '?' || text[1] == '!'
+                                              || (len >= 4 && strncasecmp(text, "<svg", 4) == 0)
+                                              || (len >= 5 && strncasecmp(text, "<html", 5) == 0))
+                             ? "\xef\xbc\x9c" : NULL;
+        if (wide) {
+            if (spy_sink_write(s, wide, 3) != 0)
                 return -1;
             text++;
             len--;

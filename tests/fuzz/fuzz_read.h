@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "categories.h"
 #include "out_pprof.h"
 #include "profile.h"
 #include "profile_read.h"
@@ -93,8 +94,12 @@ static void fuzz_read(const uint8_t *data, size_t size, char want_first)
         }
     }
     {
+        /* the built-in rules, parsed once: regcomp per run would be most of the time */
+        static struct spy_categories *cats;
+        if (!cats && spy_categories_default(&cats, err, sizeof(err)) != 0)
+            fuzz_fail("the built-in category rules", err);
         struct spy_sink s;
-        struct spy_report_options ro = { .top = 5 };
+        struct spy_report_options ro = { .top = 5, .categories = cats };
         spy_sink_memory(&s, 64u << 20);
         if (spy_report_text(&p, &ro, &s) != 0 && !strstr(s.error, "limit"))
             fuzz_fail("text report", s.error);
