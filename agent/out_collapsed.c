@@ -125,6 +125,13 @@ static int put_line(struct spy_sink *s, const struct collapse *c,
         /* what a line must not start with (found by tests/fuzz): '#' is a
          * comment, and a file starting with '{' or markup is read as JSON or
          * SVG; such a first character is written in its fullwidth form */
+        size_t lead = 0;           /* readers skip white space before the first character */
+        while (k == 0 && lead < len && ((unsigned char)text[lead] <= ' ' || text[lead] == 0x7f))
+            lead++;
+        if (lead && put_clean(s, text, lead) != 0)
+            return -1;
+        text += lead;
+        len -= lead;
         const char *wide = k > 0 || len == 0 ? NULL
                          : text[0] == '#' ? "\xef\xbc\x83"
                          : text[0] == '{' ? "\xef\xbd\x9b"

@@ -662,7 +662,12 @@ static int read_speedscope(struct reader *r, struct builder *b, const char *doc,
                     fail(r, "profiles[%d].weights[%d] is not a non-negative number", pi, k);
                     goto cleanup;
                 }
-                count = scale > 0 && unit_w > 0 ? (uint64_t)(w * scale / unit_w + 0.5) : (uint64_t)(w + 0.5);
+                double c = scale > 0 && unit_w > 0 ? w * scale / unit_w + 0.5 : w + 0.5;
+                if (!(c < 9.2e18)) {       /* before the cast: found by tests/fuzz */
+                    fail(r, "profiles[%d].weights[%d] is %g: more samples than a profile can hold", pi, k, w);
+                    goto cleanup;
+                }
+                count = (uint64_t)c;
                 wt = wt->next;
             }
             int depth = cJSON_GetArraySize(smp);
@@ -1094,9 +1099,10 @@ static int read_our_svg(struct reader *r, struct builder *b, const char *doc, si
         li++;
     }
     const char *frames_end = memmem(doc, len, "<g id=\"frames\">", 15);
-    const char *q = frames_end ? frames_end : doc;
     const char *stop = spy;
-    while ((q = memmem(q, (size_t)(stop - q), "data-v=\"", 8)) != NULL) {
+    /* the frames group after the data is no group of ours (found by tests/fuzz) */
+    const char *q = frames_end && frames_end < stop ? frames_end : doc;
+    while (q < stop && (q = memmem(q, (size_t)(stop - q), "data-v=\"", 8)) != NULL) {
         q += 8;
         char *e;
         struct box nb = { 0 };
