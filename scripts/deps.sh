@@ -17,6 +17,7 @@ packages=(
   python3-websockets                              # a protocol client for tests
   wrk procps curl                                 # load and process tools
   chromium                                        # the browser tests
+  clang libclang-rt-14-dev                        # libFuzzer (scripts/fuzz.sh)
 )
 for p in "${packages[@]}"; do
   have_pkg "$p" || need+=("$p")

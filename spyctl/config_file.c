@@ -4,8 +4,9 @@
  * "duration", "rate", "output", "app", "report_format", "python", "agent",
  * "interval", "limit").  Reading hands each member as text to the same
  * setter the flags use (args.c), so a file is validated exactly like the
- * command line.  Writing goes through the agent's file sink (temporary
- * name, fsync, rename).  The token is never written.  Single-threaded.
+ * command line.  Writing goes through output.c ("-" is standard output; a
+ * regular file is replaced whole: temporary name, fsync, rename; a device,
+ * FIFO or symlink is written through).  The token is never written.  Single-threaded.
  */
 #include "config_file.h"
 
@@ -15,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "output.h"
 #include "sink.h"
 
 int spyctl_config_read(const char *path, spyctl_config_set_fn set, void *ctx, char *err, size_t errlen)
@@ -94,42 +96,29 @@ static void put_int(struct spy_sink *s, const char *key, long value, bool null_i
 
 int spyctl_config_write(const char *path, const struct spyctl_live_opts *o, char *err, size_t errlen)
 {
-    char dir[1024], name[512];
-    const char *slash = strrchr(path, '/');
-    int dn = slash ? (int)(slash - path) : 0;
-    if (slash && (dn >= (int)sizeof(dir) || strlen(slash + 1) >= sizeof(name))) {
-        snprintf(err, errlen, "--save-config: the path is too long");
+    struct spyctl_output out;
+    char why[1400];
+    if (spyctl_output_open(&out, path, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--save-config: %s", why);
         return -1;
     }
-    if (slash)
-        snprintf(dir, sizeof(dir), "%.*s", dn ? dn : 1, path);
-    else
-        snprintf(dir, sizeof(dir), ".");
-    if (snprintf(name, sizeof(name), "%s", slash ? slash + 1 : path) >= (int)sizeof(name) || !name[0]) {
-        snprintf(err, errlen, "--save-config %.200s: not a file name", path);
-        return -1;
-    }
-    struct spy_sink s;
-    if (spy_sink_file(&s, dir, name) != 0) {
-        snprintf(err, errlen, "--save-config %.200s: %s", path, s.error);
-        return -1;
-    }
+    struct spy_sink *sp = &out.sink;
     bool first = true;
-    spy_sink_puts(&s, "{");
-    put_int(&s, "port", o->port, false, &first);
-    put_int(&s, "timeout", o->timeout, false, &first);
-    put_int(&s, "duration", o->duration, true, &first);
-    put_int(&s, "rate", o->rate, true, &first);
-    put_str(&s, "output", o->output, &first);
-    put_str(&s, "app", o->app, &first);
-    put_str(&s, "report_format", o->report_format, &first);
-    put_str(&s, "python", o->python, &first);
-    put_str(&s, "agent", o->agent, &first);
-    spy_sink_printf(&s, ",\n  \"interval\": %g", o->interval);
-    put_int(&s, "limit", o->limit, false, &first);
-    spy_sink_puts(&s, "\n}\n");
-    if (spy_sink_close(&s) != 0) {
-        snprintf(err, errlen, "--save-config %.200s: %s", path, s.error);
+    spy_sink_puts(sp, "{");
+    put_int(sp, "port", o->port, false, &first);
+    put_int(sp, "timeout", o->timeout, false, &first);
+    put_int(sp, "duration", o->duration, true, &first);
+    put_int(sp, "rate", o->rate, true, &first);
+    put_str(sp, "output", o->output, &first);
+    put_str(sp, "app", o->app, &first);
+    put_str(sp, "report_format", o->report_format, &first);
+    put_str(sp, "python", o->python, &first);
+    put_str(sp, "agent", o->agent, &first);
+    spy_sink_printf(sp, ",\n  \"interval\": %g", o->interval);
+    put_int(sp, "limit", o->limit, false, &first);
+    spy_sink_puts(sp, "\n}\n");
+    if (spyctl_output_close(&out, 0, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--save-config: %s", why);
         return -1;
     }
     return 0;

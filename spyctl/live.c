@@ -8,7 +8,7 @@
  * WebSocket port); when the root's hello lists "processes", commands are
  * narrowed with "pid N", else the whole app is shown and spyctl says so.
  * Recordings are made by the agent in its SPY_DATA_DIR and copied here to
- * --output (temp + fsync + rename: whole or not at all).
+ * --output through output.c (a regular file whole or not at all).
  *
  * SIGINT, SIGTERM and SIGHUP only set spyctl_stop (no SA_RESTART), which
  * every wait checks; the app started by --start is then stopped as a
@@ -27,12 +27,16 @@
 #include <unistd.h>
 
 #include "config_file.h"
+#include "output.h"
 #include "procs.h"
 #include "registry_read.h"
 #include "sink.h"
 #include "start.h"
 
 volatile sig_atomic_t spyctl_stop;
+
+/* The log file of the app --start runs (for messages), else NULL. */
+static const char *app_log;
 
 static void on_signal(int sig)
 {
@@ -195,7 +199,10 @@ static int wait_for_app(struct spyctl_session *s, const struct spyctl_live_opts 
     bool said = false;
     while (!spyctl_stop) {
         if (app > 0 && !spyctl_app_running(app)) {
-            fprintf(stderr, "spyctl: the app exited before it listened on port %d (see its output above)\n", o->port);
+            fprintf(stderr, "spyctl: the app exited before it listened on port %d; the end of its output (%s):\n",
+                    o->port, app_log ? app_log : "?");
+            if (app_log)
+                spyctl_app_log_tail(app_log, 15);
             return 1;
         }
         listener = spyctl_pid_listening_on(o->port);
@@ -314,7 +321,8 @@ static int do_dump(struct spyctl_session *s)
     return 0;
 }
 
-/* Copies the agent's file to --output, whole or not at all. */
+/* Copies the agent's file to --output (output.c: a regular file whole or
+ * not at all; a device, FIFO or symlink written through). */
 static int copy_file(const char *from, const char *to)
 {
     int fd = open(from, O_RDONLY | O_CLOEXEC);
@@ -322,31 +330,27 @@ static int copy_file(const char *from, const char *to)
         fprintf(stderr, "spyctl: cannot read the agent's file %s: %s\n", from, strerror(errno));
         return -1;
     }
-    char dir[4096], name[1024];
-    const char *slash = strrchr(to, '/');
-    if (slash)
-        snprintf(dir, sizeof(dir), "%.*s", slash == to ? 1 : (int)(slash - to > 4000 ? 4000 : slash - to), to);
-    else
-        snprintf(dir, sizeof(dir), ".");
-    snprintf(name, sizeof(name), "%.1000s", slash ? slash + 1 : to);
-    struct spy_sink s;
-    if (!name[0] || spy_sink_file(&s, dir, name) != 0) {
-        fprintf(stderr, "spyctl: cannot write %s: %s\n", to, name[0] ? s.error : "not a file name");
+    char err[1400];
+    struct spyctl_output out;
+    if (spyctl_output_open(&out, to, err, sizeof(err)) != 0) {
+        fprintf(stderr, "spyctl: %s\n", err);
         close(fd);
         return -1;
     }
     char buf[65536];
     ssize_t n;
+    int rc = 0;
     while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0)
-            spy_sink_write(&s, buf, (size_t)n);
-    if (n < 0 && !s.failed) {
-        s.failed = 1;
-        snprintf(s.error, sizeof(s.error), "reading %.200s: %s", from, strerror(errno));
+        if (n > 0 && spy_sink_write(&out.sink, buf, (size_t)n) != 0)
+            break;
+    if (n < 0) {
+        fprintf(stderr, "spyctl: cannot read the agent's file %s: %s\n", from, strerror(errno));
+        rc = -1;
     }
     close(fd);
-    if (spy_sink_close(&s) != 0) {
-        fprintf(stderr, "spyctl: cannot write %s: %s\n", to, s.error);
+    if (spyctl_output_close(&out, rc, err, sizeof(err)) != 0) {
+        if (rc == 0)
+            fprintf(stderr, "spyctl: %s\n", err);
         return -1;
     }
     return 0;
@@ -516,15 +520,21 @@ int spyctl_live_main(const struct spyctl_live_opts *o)
     memset(&s, 0, sizeof(s));
     int rc;
     if (o->start) {
-        char lib[4096];
+        char lib[4096], log[4200];
         pid_t app;
         if (spyctl_agent_lib(o, lib, sizeof(lib), err, sizeof(err)) != 0
-            || spyctl_start_app(o, lib, &app, err, sizeof(err)) != 0) {
+            || spyctl_app_log(log, sizeof(log), err, sizeof(err)) != 0) {
             fprintf(stderr, "spyctl: %s\n", err);
             return 1;
         }
-        fprintf(stderr, "spyctl: started %s -m uvicorn %s --port %d (pid %d, LD_PRELOAD=%s)\n", o->python, o->app,
-                o->port, (int)app, lib);
+        if (spyctl_start_app(o, lib, log, &app, err, sizeof(err)) != 0) {
+            fprintf(stderr, "spyctl: %s\n", err);
+            unlink(log);
+            return 1;
+        }
+        fprintf(stderr, "spyctl: started %s -m uvicorn %s --port %d (pid %d, LD_PRELOAD=%s)\n"
+                "spyctl: the app's output goes to %s\n", o->python, o->app, o->port, (int)app, lib, log);
+        app_log = log;
         rc = wait_for_app(&s, o, app);
         if (rc == 0) {
             fprintf(stderr, "spyctl: the app's agent answers at %s\n", s.url);
@@ -532,8 +542,9 @@ int spyctl_live_main(const struct spyctl_live_opts *o)
         }
         session_close(&s);
         int killed = spyctl_stop_tree(app, 10000);
-        fprintf(stderr, "spyctl: stopped the app (pid %d)%s\n", (int)app,
-                killed ? "; some processes had to be killed" : "");
+        fprintf(stderr, "spyctl: stopped the app (pid %d)%s; its output is in %s\n", (int)app,
+                killed ? "; some processes had to be killed" : "", log);
+        app_log = NULL;
         return rc;
     }
     int pid = o->pid;

@@ -5,8 +5,9 @@
  * --wait, --start, --record, --dump).  Arguments are parsed in args.c; profiles are
  * read by the agent's profile_read.c and written by its writers and
  * reports (linked from the agent's static library, which never starts an
- * agent).  Output goes to --output through a file sink (temp + fsync +
- * rename: whole or not at all) or to standard output.
+ * agent).  Output goes to --output or standard output ("-", or no
+ * --output) through output.c: a regular file whole or not at all (temp +
+ * fsync + rename), a device, FIFO or symlink written through.
  *
  * Exit status: 0 done, 1 a file could not be read or written, 2 usage.
  * Single-threaded.
@@ -18,55 +19,28 @@
 #include "args.h"
 #include "live.h"
 #include "out_pprof.h"
+#include "output.h"
 #include "profile_read.h"
 #include "report.h"
 #include "sink.h"
 #include "writers.h"
 
-/* Opens the output: a file sink for --output, else memory for stdout. */
-static int open_output(struct spy_sink *s, const char *path)
+/* Opens --output (or standard output) through output.c. */
+static int open_output(struct spyctl_output *out, const char *path)
 {
-    if (!path) {
-        spy_sink_memory(s, 0);
-        return 0;
-    }
-    char dir[1024], name[512];
-    const char *slash = strrchr(path, '/');
-    if (slash) {
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path > 1000 ? 1000 : (slash == path ? 1 : slash - path)),
-                 path);
-        snprintf(name, sizeof(name), "%.500s", slash + 1);
-    } else {
-        snprintf(dir, sizeof(dir), ".");
-        snprintf(name, sizeof(name), "%.500s", path);
-    }
-    if (!name[0]) {
-        fprintf(stderr, "spyctl: %s: not a file name\n", path);
-        return -1;
-    }
-    if (spy_sink_file(s, dir, name) != 0) {
-        fprintf(stderr, "spyctl: %s: %s\n", path, s->error);
+    char err[1400];
+    if (spyctl_output_open(out, path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "spyctl: %s\n", err);
         return -1;
     }
     return 0;
 }
 
-static int close_output(struct spy_sink *s, const char *path, int rc)
+static int close_output(struct spyctl_output *out, int rc)
 {
-    if (rc != 0 && !s->failed) {
-        s->failed = 1;
-        snprintf(s->error, sizeof(s->error), "failed");
-    }
-    char error[sizeof(s->error)];
-    snprintf(error, sizeof(error), "%s", s->error);
-    int crc = spy_sink_close(s);
-    if (!path) {
-        if (crc == 0 && rc == 0 && fwrite(s->buf, 1, s->len, stdout) != s->len)
-            crc = -1;
-        free(s->buf);
-    }
-    if (rc != 0 || crc != 0) {
-        fprintf(stderr, "spyctl: %s: %s\n", path ? path : "output", rc != 0 ? error : s->error);
+    char err[1400];
+    if (spyctl_output_close(out, rc, err, sizeof(err)) != 0) {
+        fprintf(stderr, "spyctl: %s\n", err);
         return 1;
     }
     return 0;
@@ -85,23 +59,23 @@ static int read_profile(const char *path, struct spy_profile *p)
 static int cmd_report(const struct spyctl_args *a)
 {
     struct spy_profile p;
-    struct spy_sink s;
+    struct spyctl_output out;
     if (read_profile(a->files[0], &p) != 0)
         return 1;
-    if (open_output(&s, a->output) != 0) {
+    if (open_output(&out, a->output) != 0) {
         spy_profile_free(&p);
         return 1;
     }
     struct spy_report_options o = { .top = a->top };
-    int rc = strcmp(a->format, "html") == 0 ? spy_report_html(&p, &o, &s) : spy_report_text(&p, &o, &s);
+    int rc = strcmp(a->format, "html") == 0 ? spy_report_html(&p, &o, &out.sink) : spy_report_text(&p, &o, &out.sink);
     spy_profile_free(&p);
-    return close_output(&s, a->output, rc);
+    return close_output(&out, rc);
 }
 
 static int cmd_diff(const struct spyctl_args *a)
 {
     struct spy_profile base, cur;
-    struct spy_sink s;
+    struct spyctl_output out;
     if (read_profile(a->files[0], &base) != 0)
         return 1;
     if (read_profile(a->files[1], &cur) != 0) {
@@ -109,11 +83,11 @@ static int cmd_diff(const struct spyctl_args *a)
         return 1;
     }
     int rc = 1;
-    if (open_output(&s, a->output) == 0) {
+    if (open_output(&out, a->output) == 0) {
         struct spy_report_options o = { .top = a->top };
-        int wrc = strcmp(a->format, "html") == 0 ? spy_report_diff_html(&base, &cur, &o, &s)
-                                                  : spy_report_diff_text(&base, &cur, &o, &s);
-        rc = close_output(&s, a->output, wrc);
+        int wrc = strcmp(a->format, "html") == 0 ? spy_report_diff_html(&base, &cur, &o, &out.sink)
+                                                  : spy_report_diff_text(&base, &cur, &o, &out.sink);
+        rc = close_output(&out, wrc);
     }
     spy_profile_free(&base);
     spy_profile_free(&cur);
@@ -123,25 +97,25 @@ static int cmd_diff(const struct spyctl_args *a)
 static int cmd_convert(const struct spyctl_args *a)
 {
     struct spy_profile p;
-    struct spy_sink s;
+    struct spyctl_output out;
     if (read_profile(a->files[0], &p) != 0)
         return 1;
-    if (open_output(&s, a->output) != 0) {
+    if (open_output(&out, a->output) != 0) {
         spy_profile_free(&p);
         return 1;
     }
     struct spy_write_options o = { .include_idle = true, .by_thread = false, .title = NULL };
     int rc;
     if (strcmp(a->to, "pprof") == 0)
-        rc = spy_write_pprof(&p, &o, &s);
+        rc = spy_write_pprof(&p, &o, &out.sink);
     else if (strcmp(a->to, "collapsed") == 0)
-        rc = spy_write_collapsed(&p, &o, &s);
+        rc = spy_write_collapsed(&p, &o, &out.sink);
     else if (strcmp(a->to, "speedscope") == 0)
-        rc = spy_write_speedscope(&p, &o, &s);
+        rc = spy_write_speedscope(&p, &o, &out.sink);
     else
-        rc = spy_write_svg(&p, &o, &s);
+        rc = spy_write_svg(&p, &o, &out.sink);
     spy_profile_free(&p);
-    return close_output(&s, a->output, rc);
+    return close_output(&out, rc);
 }
 
 int main(int argc, char **argv)

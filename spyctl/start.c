@@ -11,7 +11,9 @@
  * orphans, no zombies.  Stopping: SIGTERM to the group and to every
  * descendant (Uvicorn shuts down gracefully on it), a grace period with
  * reaping, then SIGKILL for whatever is left, then reaping until nothing
- * remains.  exec failures come back through a close-on-exec pipe.
+ * remains.  exec failures come back through a close-on-exec pipe.  The
+ * app's standard output and error go to a log file spyctl names (the live
+ * top owns the terminal), its standard input is /dev/null.
  * Single-threaded; only the main thread forks.
  */
 #include "start.h"
@@ -65,22 +67,94 @@ int spyctl_agent_lib(const struct spyctl_live_opts *o, char *out, size_t cap, ch
     return -1;
 }
 
-int spyctl_start_app(const struct spyctl_live_opts *o, const char *lib, pid_t *pid, char *err, size_t errlen)
+int spyctl_app_log(char *out, size_t cap, char *err, size_t errlen)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || tmp[0] != '/')
+        tmp = "/tmp";
+    int n = snprintf(out, cap, "%s/spyctl-app-%d.log", tmp, (int)getpid());
+    if (n < 0 || (size_t)n >= cap) {
+        snprintf(err, errlen, "the app's log path under %.200s is too long (TMPDIR)", tmp);
+        return -1;
+    }
+    /* a stale file of an earlier spyctl with this pid is ours to replace,
+     * but never followed if it is a link */
+    struct stat st;
+    if (lstat(out, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid())
+        unlink(out);
+    int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create the app's log %s: %s", out, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+void spyctl_app_log_tail(const char *log, int max_lines)
+{
+    int fd = open(log, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4096];
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t from = end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char *p = buf;
+    if (from > 0) {                /* start after a line break */
+        char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : buf + n;
+    }
+    int total = 0;
+    for (const char *q = p; *q; q++)
+        total += *q == '\n' || q[1] == '\0';
+    for (int skip = total - max_lines; skip > 0; skip--) {
+        char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    for (char *line = p; *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        fprintf(stderr, "  | %s\n", line);
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+}
+
+int spyctl_start_app(const struct spyctl_live_opts *o, const char *lib, const char *log, pid_t *pid, char *err,
+                     size_t errlen)
 {
     if (access(o->python, X_OK) != 0) {
         snprintf(err, errlen, "cannot run %.200s (--python): %s", o->python, strerror(errno));
         return -1;
     }
+    int logfd = open(log, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (logfd < 0) {
+        snprintf(err, errlen, "cannot open the app's log %s: %s", log, strerror(errno));
+        return -1;
+    }
+    int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     char port[16];
     snprintf(port, sizeof(port), "%d", o->port);
     const char *old = getenv("LD_PRELOAD");
     size_t plen = strlen(lib) + (old ? strlen(old) + 1 : 0) + 1;
     char *preload = malloc(plen);
     char **argv = calloc((size_t)o->nextra + 8, sizeof(char *));
-    if (!preload || !argv) {
+    if (!preload || !argv || nullfd < 0) {
         free(preload);
         free(argv);
-        snprintf(err, errlen, "out of memory");
+        close(logfd);
+        if (nullfd >= 0)
+            close(nullfd);
+        snprintf(err, errlen, nullfd < 0 ? "cannot open /dev/null" : "out of memory");
         return -1;
     }
     /* after what is there: a sanitizer runtime must stay first */
@@ -104,6 +178,8 @@ int spyctl_start_app(const struct spyctl_live_opts *o, const char *lib, pid_t *p
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         free(preload);
         free(argv);
+        close(logfd);
+        close(nullfd);
         return -1;
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -116,10 +192,19 @@ int spyctl_start_app(const struct spyctl_live_opts *o, const char *lib, pid_t *p
         close(pfd[1]);
         free(preload);
         free(argv);
+        close(logfd);
+        close(nullfd);
         return -1;
     }
     if (child == 0) {
         close(pfd[0]);
+        /* the app's output to its log, never onto the live top's screen */
+        if (dup2(nullfd, STDIN_FILENO) < 0 || dup2(logfd, STDOUT_FILENO) < 0 || dup2(logfd, STDERR_FILENO) < 0) {
+            int e = errno;
+            ssize_t w = write(pfd[1], &e, sizeof(e));
+            (void)w;
+            _exit(127);
+        }
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
         if (getppid() != parent)
@@ -140,6 +225,8 @@ int spyctl_start_app(const struct spyctl_live_opts *o, const char *lib, pid_t *p
     }
     setpgid(child, child);
     close(pfd[1]);
+    close(logfd);
+    close(nullfd);
     free(preload);
     free(argv);
     int e = 0;

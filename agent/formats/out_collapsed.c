@@ -7,7 +7,7 @@
  * output is deterministic and the counts sum to the samples written.  Lines
  * are never built as strings: samples are sorted by comparing their labels
  * in place, level by level, as the printed text would compare (equal label
- * ids skip the text).  Labels never contain ';', '\n' or '\r' once printed
+ * ids skip the text).  Labels never contain ';' or control bytes once printed
  * (they become ':' and spaces), so the format stays parseable.
  */
 #include "writers.h"
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct collapse {
     const struct spy_profile *p;
@@ -29,7 +30,9 @@ static unsigned char clean(unsigned char c)
 {
     if (c == ';')
         return ':';
-    if (c == '\n' || c == '\r')
+    /* line breaks would split the line; other control bytes make the
+     * file look binary to readers (found by tests/fuzz) */
+    if (c < 0x20 || c == 0x7f)
         return ' ';
     return c;
 }
@@ -119,6 +122,29 @@ static int put_line(struct spy_sink *s, const struct collapse *c,
         const char *text;
         size_t len;
         level(c, smp, k, &text, &len);
+        /* what a line must not start with (found by tests/fuzz): '#' is a
+         * comment, and a file starting with '{' or markup is read as JSON or
+         * SVG; such a first character is written in its fullwidth form */
+        size_t lead = 0;           /* readers skip white space before the first character */
+        while (k == 0 && lead < len && ((unsigned char)text[lead] <= ' ' || text[lead] == 0x7f))
+            lead++;
+        if (lead && put_clean(s, text, lead) != 0)
+            return -1;
+        text += lead;
+        len -= lead;
+        const char *wide = k > 0 || len == 0 ? NULL
+                         : text[0] == '#' ? "\xef\xbc\x83"
+                         : text[0] == '{' ? "\xef\xbd\x9b"
+                         : text[0] == '<' && (len < 2 || text[1] == '?' || text[1] == '!'
+                                              || (len >= 4 && strncasecmp(text, "<svg", 4) == 0)
+                                              || (len >= 5 && strncasecmp(text, "<html", 5) == 0))
+                             ? "\xef\xbc\x9c" : NULL;
+        if (wide) {
+            if (spy_sink_write(s, wide, 3) != 0)
+                return -1;
+            text++;
+            len--;
+        }
         if ((k > 0 && spy_sink_write(s, ";", 1) != 0) || put_clean(s, text, len) != 0)
             return -1;
     }

@@ -283,9 +283,10 @@ int spy_write_pprof(const struct spy_profile *p, const struct spy_write_options 
     for (uint32_t i = 0; i < st.n; i++)
         field_bytes(&msg, 6, st.s[i], strlen(st.s[i]));
 
-    if (p->start_time > 0)
+    /* nanoseconds in an int64: only figures that fit (NaN fails the tests) */
+    if (p->start_time > 0 && p->start_time < 9e9)
         field_varint(&msg, 9, (uint64_t)(p->start_time * 1e9));
-    if (p->duration > 0)
+    if (p->duration > 0 && p->duration < 9e9)
         field_varint(&msg, 10, (uint64_t)(p->duration * 1e9));
     inner.len = 0;
     field_varint(&inner, 1, p->rate > 0 ? s_cpu : s_samples);

@@ -727,10 +727,14 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
         spy_sink_xml_str(s, prog[0] ? prog : "(unknown program)");
         spy_sink_printf(s, " \xe2\x80\x94 pid %d \xe2\x80\x94 ", p->pid);
         spy_sink_grouped(s, total);
-        if (p->duration > 0 && p->rate <= 0)
-            spy_sink_printf(s, " samples in %.1f s", p->duration);
-        else if (p->duration > 0 || p->rate > 0)
-            spy_sink_printf(s, " samples in %.1f s at %d Hz", p->duration, p->rate);
+        /* a profile read from someone else's file may carry any figures:
+         * print only values that read back (NaN fails both tests) */
+        double duration = p->duration >= 0 && p->duration <= 1e9 ? p->duration : 0;
+        int rate = p->rate > 0 && p->rate <= 1000000 ? p->rate : 0;
+        if (duration > 0 && rate <= 0)
+            spy_sink_printf(s, " samples in %.1f s", duration);
+        else if (duration > 0 || rate > 0)
+            spy_sink_printf(s, " samples in %.1f s at %d Hz", duration, rate);
         else
             spy_sink_puts(s, " samples, duration unknown");
         spy_sink_printf(s, "%s%s</text>\n", o->include_idle ? ", idle included" : ", idle excluded",

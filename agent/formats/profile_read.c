@@ -233,7 +233,7 @@ static int add_sample(struct builder *b, uint32_t thread, const uint32_t *ids, u
     for (; b->stab[k] != NONE; k = (k + 1) & (b->stab_size - 1)) {
         struct spy_profile_sample *s = &p->samples[b->stab[k]];
         if (s->thread == thread && s->depth == depth
-            && memcmp(p->frame_ids + s->first, ids, (size_t)depth * sizeof(*ids)) == 0) {
+            && (depth == 0 || memcmp(p->frame_ids + s->first, ids, (size_t)depth * sizeof(*ids)) == 0)) {
             s->count += count;
             p->total += count;
             return 0;
@@ -257,7 +257,8 @@ static int add_sample(struct builder *b, uint32_t thread, const uint32_t *ids, u
         p->frame_ids = ni;
         b->ids_cap = cap;
     }
-    memcpy(p->frame_ids + p->nframe_ids, ids, (size_t)depth * sizeof(*ids));
+    if (depth)                     /* frame_ids may still be NULL (found by tests/fuzz) */
+        memcpy(p->frame_ids + p->nframe_ids, ids, (size_t)depth * sizeof(*ids));
     p->samples[p->nsamples] = (struct spy_profile_sample){
         .thread = thread, .depth = depth, .first = (uint32_t)p->nframe_ids, .flags = 0, .count = count };
     b->stab[k] = (uint32_t)p->nsamples++;
@@ -342,7 +343,8 @@ static ssize_t src_read(struct src *s, char *buf, size_t n)
 {
     if (s->fd < 0) {
         size_t k = s->memlen - s->pos < n ? s->memlen - s->pos : n;
-        memcpy(buf, s->mem + s->pos, k);
+        if (k)                     /* mem may be NULL when memlen is 0 */
+            memcpy(buf, s->mem + s->pos, k);
         s->pos += k;
         return (ssize_t)k;
     }
@@ -380,10 +382,30 @@ static int parse_collapsed_line(struct reader *r, struct builder *b, char *line,
     size_t sp = n;
     while (sp > 0 && line[sp - 1] != ' ')
         sp--;
-    if (sp == 0 || !all_digits(line + sp, n - sp) || sp < 2)
+    size_t cl = n - sp;
+    bool digits = cl > 0;
+    for (size_t i = sp; i < n && digits; i++)
+        digits = line[i] >= '0' && line[i] <= '9';
+    if (sp == 0 || !digits || sp < 2)
         return fail(r, "line %zu: expected collapsed stacks `frame;frame;... COUNT`%s", lineno,
                     sp == 0 ? " (no sample count; truncated?)" : "");
-    uint64_t count = strtoull(line + sp, NULL, 10);
+    /* any count that fits, and a sum that fits: what convert writes reads back */
+    uint64_t count = 0;
+    bool over = false;
+    for (size_t i = sp; i < n && !over; i++) {
+        unsigned dgt = (unsigned)(line[i] - '0');
+        if (count > (SPY_READ_MAX_SAMPLES - dgt) / 10)
+            over = true;
+        else
+            count = count * 10 + dgt;
+    }
+    if (over)
+        return fail(r, "line %zu: sample count %.*s%s is more than the %llu a profile can hold", lineno,
+                    (int)(cl > 40 ? 40 : cl), line + sp, cl > 40 ? "..." : "",
+                    (unsigned long long)SPY_READ_MAX_SAMPLES);
+    if (count > SPY_READ_MAX_SAMPLES - b->p->total)
+        return fail(r, "line %zu: sample count %llu brings the total past the %llu a profile can hold", lineno,
+                    (unsigned long long)count, (unsigned long long)SPY_READ_MAX_SAMPLES);
     size_t sl = sp - 1;
     /* frames outermost first; stored innermost first */
     size_t nf = 1;
@@ -586,12 +608,22 @@ static int boxes_to_samples(struct reader *r, struct builder *b, struct box *bx,
             goto cleanup;
         }
         bx[i].parent = (uint32_t)lo;
-        bx[lo].kids += bx[i].count;
+        bx[lo].kids = bx[i].count > UINT64_MAX - bx[lo].kids ? UINT64_MAX : bx[lo].kids + bx[i].count;
     }
     for (size_t i = 0; i < n; i++) {
+        if (bx[i].count > SPY_READ_MAX_SAMPLES) {
+            fail(r, "a box at depth %d has %llu samples: more than the %llu a profile can hold", bx[i].depth,
+                 (unsigned long long)bx[i].count, (unsigned long long)SPY_READ_MAX_SAMPLES);
+            goto cleanup;
+        }
         uint64_t own = bx[i].count > bx[i].kids ? bx[i].count - bx[i].kids : 0;
         if (own == 0)
             continue;
+        if (own > SPY_READ_MAX_SAMPLES - b->p->total) {
+            fail(r, "the boxes' samples add up to more than the %llu a profile can hold (a box at depth %d "
+                 "adds %llu)", (unsigned long long)SPY_READ_MAX_SAMPLES, bx[i].depth, (unsigned long long)own);
+            goto cleanup;
+        }
         uint32_t depth = 0, thread = 0;
         for (uint32_t j = (uint32_t)i; j != NONE && bx[j].frame != NONE; j = bx[j].parent) {
             if (bx[j].frame & THREAD_BIT)
@@ -708,8 +740,9 @@ static bool split_title(const char *t, size_t n, size_t *labell, uint64_t *count
     const char *q = open + 1;
     bool digits = false;
     for (; *q == ',' || (*q >= '0' && *q <= '9'); q++)
-        if (*q != ',') {
-            v = v * 10 + (uint64_t)(*q - '0');
+        if (*q != ',') {               /* saturates: too many is refused later, by value */
+            uint64_t d = (uint64_t)(*q - '0');
+            v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
             digits = true;
         }
     if (!digits || strncmp(q, " sample", 7) != 0)
@@ -892,9 +925,10 @@ static int read_our_svg(struct reader *r, struct builder *b, const char *doc, si
         li++;
     }
     const char *frames_end = memmem(doc, len, "<g id=\"frames\">", 15);
-    const char *q = frames_end ? frames_end : doc;
     const char *stop = spy;
-    while ((q = memmem(q, (size_t)(stop - q), "data-v=\"", 8)) != NULL) {
+    /* the frames group after the data is no group of ours (found by tests/fuzz) */
+    const char *q = frames_end && frames_end < stop ? frames_end : doc;
+    while (q < stop && (q = memmem(q, (size_t)(stop - q), "data-v=\"", 8)) != NULL) {
         q += 8;
         char *e;
         struct box nb = { 0 };
@@ -992,7 +1026,8 @@ static int read_our_svg(struct reader *r, struct builder *b, const char *doc, si
     }
     if (boxes_to_samples(r, b, bx, n) != 0)
         goto cleanup;
-meta:;
+meta:
+    rc = -1;
     /* subtitle: "PROGRAM — pid N — 1,234 samples in 5.0 s at 100 Hz, ..." */
     const char *sub = memmem(doc, len, "<text id=\"subtitle\"", 19);
     const char *se = sub ? memmem(sub, (size_t)(end - sub), "</text>", 7) : NULL;
@@ -1004,14 +1039,34 @@ meta:;
             size_t pl = xml_decode(st + 1, (size_t)(pid - st - 1), prog, sizeof(prog));
             if (strcmp(prog, "(unknown program)") != 0)
                 memcpy(b->p->program, prog, pl + 1);
-            b->p->pid = atoi(pid + 9);
+            char *e;
+            errno = 0;
+            long v = strtol(pid + 9, &e, 10);
+            if (errno != 0 || v < 0 || v > INT32_MAX) {
+                fail(r, "the subtitle's pid %.20s is not a process id (0 to %d)", pid + 9, INT32_MAX);
+                goto cleanup;
+            }
+            b->p->pid = (int)v;
         }
         const char *in = st ? memmem(st, (size_t)(se - st), " samples in ", 12) : NULL;
         if (in) {
             char *e;
-            b->p->duration = strtod(in + 12, &e);
-            if (strncmp(e, " s at ", 6) == 0)
-                b->p->rate = atoi(e + 6);
+            double d = strtod(in + 12, &e);
+            if (e == in + 12 || !(d >= 0 && d <= SPY_READ_MAX_DURATION)) {
+                fail(r, "the subtitle's duration %.20s s is out of range (0 to %.0f s)", in + 12,
+                     SPY_READ_MAX_DURATION);
+                goto cleanup;
+            }
+            b->p->duration = d;
+            if (strncmp(e, " s at ", 6) == 0) {
+                errno = 0;
+                long v = strtol(e + 6, NULL, 10);
+                if (errno != 0 || v < 0 || v > SPY_READ_MAX_RATE) {
+                    fail(r, "the subtitle's rate %.20s Hz is out of range (0 to %d Hz)", e + 6, SPY_READ_MAX_RATE);
+                    goto cleanup;
+                }
+                b->p->rate = (int)v;
+            }
         }
     }
     rc = 0;
@@ -1133,6 +1188,7 @@ static int read_any(struct reader *r, struct src *s, struct spy_profile *p, cons
     size_t skip = 0;
     if (n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0)
         skip = 3;
+    size_t bom = skip;
     while (skip < (size_t)n && (head[skip] == ' ' || head[skip] == '\n' || head[skip] == '\r' || head[skip] == '\t'))
         skip++;
     if ((size_t)n == skip) {
@@ -1151,11 +1207,16 @@ static int read_any(struct reader *r, struct src *s, struct spy_profile *p, cons
     if (h[0] == '{' || markup)   /* "<module> (...)" starts many collapsed lines */
         rc = read_doc(r, &b, s, head + skip, (size_t)n - skip, &fmt);
     else
-        rc = read_collapsed(r, &b, s, head + skip, (size_t)n - skip);
+        /* white space before the first line belongs to it: a first frame
+         * named " #x" is not a comment (found by tests/fuzz) */
+        rc = read_collapsed(r, &b, s, head + bom, (size_t)n - bom);
     if (rc == 0 && p->nthreads == 0 && add_thread(&b, "", 0, 0) == NONE)
         rc = fail(r, "out of memory");
     if (rc == 0 && spy_profile_check(p) != 0)
         rc = fail(r, "internal error: the profile read is inconsistent");
+    if (rc == 0 && p->total > SPY_READ_MAX_SAMPLES)
+        rc = fail(r, "%llu samples in all: more than the %llu a profile can hold", (unsigned long long)p->total,
+                  (unsigned long long)SPY_READ_MAX_SAMPLES);
 
 cleanup:
     builder_free(&b);

@@ -6,11 +6,18 @@
 #define SPY_PROFILE_READ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "profile.h"
 
 #define SPY_READ_MAX_LINE ((size_t)1 << 20)       /* a collapsed line */
 #define SPY_READ_MAX_DOC ((size_t)256 << 20)      /* a JSON or SVG document */
+/* Most samples a profile read may hold (one stack's count and the sum of
+ * all): what every writer can represent (pprof's int64 values). */
+#define SPY_READ_MAX_SAMPLES ((uint64_t)INT64_MAX)
+/* Metadata read back from a file is refused outside these bounds. */
+#define SPY_READ_MAX_RATE 1000000                 /* Hz */
+#define SPY_READ_MAX_DURATION 1e9                 /* seconds (31 years) */
 
 /* 0 and *p filled (free with spy_profile_free), or -1 with a message in
  * err that names the file and what was expected.  *format, if not NULL,

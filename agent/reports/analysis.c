@@ -427,7 +427,8 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
 
     for (size_t si = 0; si < p->nsamples; si++) {
         const struct spy_profile_sample *s = &p->samples[si];
-        const uint32_t *ids = p->frame_ids + s->first;
+        /* frame_ids is NULL when every stack is empty (found by tests/fuzz) */
+        const uint32_t *ids = s->depth ? p->frame_ids + s->first : NULL;
         uint64_t n = s->count;
         if (n == 0)
             continue;

@@ -120,7 +120,32 @@ static int compile(regex_t *re, const cJSON *v, const char *what, char *err, siz
 {
     if (!cJSON_IsString(v))
         return fail(err, errlen, name, "%s must be a string (a POSIX extended regex)", what);
-    int rc = regcomp(re, v->valuestring, REG_EXTENDED | REG_NOSUB);
+    /* glibc's regex takes exponential time on stacked repetitions such as
+     * "a+++" (found by tests/fuzz): refuse a quantifier right after another,
+     * and long patterns */
+    const char *rx = v->valuestring;
+    if (strlen(rx) > 1000)
+        return fail(err, errlen, name, "%s: a regular expression longer than 1000 characters", what);
+    bool in_bracket = false;
+    for (size_t i = 0; rx[i]; i++) {
+        if (in_bracket) {               /* [...]: no quantifiers inside */
+            if (rx[i] == ']' && rx[i - 1] != '[' && !(rx[i - 1] == '^' && i >= 2 && rx[i - 2] == '['))
+                in_bracket = false;
+            continue;
+        }
+        if (rx[i] == '[' && (i == 0 || rx[i - 1] != '\\')) {
+            in_bracket = true;
+            continue;
+        }
+        if (i == 0)
+            continue;
+        bool prev_q = (rx[i - 1] == '*' || rx[i - 1] == '+' || rx[i - 1] == '?' || rx[i - 1] == '}')
+                      && (i < 2 || rx[i - 2] != '\\');
+        if (prev_q && (rx[i] == '*' || rx[i] == '+' || rx[i] == '?' || rx[i] == '{'))
+            return fail(err, errlen, name, "%s: regular expression \"%.80s\" repeats a repetition (\"%.2s\"); "
+                        "write a single *, + or ?", what, rx, rx + i - 1);
+    }
+    int rc = regcomp(re, rx, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char msg[128];
         regerror(rc, re, msg, sizeof(msg));

@@ -320,7 +320,9 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
 
 static int json_whole(const cJSON *v, const char *member, long lo, long hi, long *out, struct spy_cmd_error *err)
 {
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble)
+    /* in range before the cast: (long) of 1e54 is undefined (found by tests/fuzz) */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9e18 && v->valuedouble <= 9e18)
+        || v->valuedouble != (double)(long)v->valuedouble)
         return fail(err, "bad_argument", "\"%s\" must be a whole number from %ld to %ld", member, lo, hi);
     long x = (long)v->valuedouble;
     if (x < lo || x > hi)

@@ -188,6 +188,17 @@ static int read_code(const struct spy_interp *ip, uint64_t code, struct spy_code
 
 /* ---- line tables -------------------------------------------------------- */
 
+/* line += delta unless that leaves int: tables and first lines read from
+ * memory may be torn (found by tests/fuzz). */
+static bool line_add(int *line, int32_t delta)
+{
+    int64_t l = (int64_t)*line + delta;
+    if (l < INT_MIN || l > INT_MAX)
+        return false;
+    *line = (int)l;
+    return true;
+}
+
 #if PY_MINOR_VERSION == 9
 /* co_lnotab: pairs (byte offset increment, signed line increment). */
 static int line_for(const uint8_t *t, size_t len, int firstlineno, int32_t offset)
@@ -200,7 +211,8 @@ static int line_for(const uint8_t *t, size_t len, int firstlineno, int32_t offse
         addr += t[i];
         if (addr > offset)
             break;
-        line += (int8_t)t[i + 1];
+        if (!line_add(&line, (int8_t)t[i + 1]))
+            return -1;
     }
     return line;
 }
@@ -215,8 +227,8 @@ static int line_for(const uint8_t *t, size_t len, int firstlineno, int32_t offse
     for (size_t i = 0; i + 1 < len; i += 2) {
         int32_t end = start + t[i];
         int8_t delta = (int8_t)t[i + 1];
-        if (delta != -128)
-            line += delta;
+        if (delta != -128 && !line_add(&line, delta))
+            return -1;
         if (offset >= start && offset < end)
             return delta == -128 ? -1 : line;
         start = end;
@@ -284,8 +296,8 @@ static int line_for(const uint8_t *t, size_t len, int firstlineno, int32_t offse
             i += 1;
             break;
         }
-        if (has_line)
-            line += delta;
+        if (has_line && !line_add(&line, delta))
+            return -1;
         if (offset >= addr && offset < end)
             return has_line ? line : -1;
         addr = end;
