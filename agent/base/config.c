@@ -214,6 +214,11 @@ static int apply(const struct setting *s, struct spy_config *c, const char *v)
     return -1;
 }
 
+const char *spy_config_key(size_t i)
+{
+    return i < NSETTINGS ? settings[i].key : NULL;
+}
+
 void spy_config_defaults(struct spy_config *c)
 {
     memset(c, 0, sizeof(*c));

@@ -43,6 +43,9 @@ void spy_config_defaults(struct spy_config *c);
 int spy_config_set(struct spy_config *c, const char *key, const char *value,
                    const char *label, char *err, size_t errlen);
 
+/* The i-th key spy_config_set accepts, or NULL past the last one. */
+const char *spy_config_key(size_t i);
+
 /* Apply every SPY_* variable the agent reads.  Stops at the first bad one. */
 int spy_config_from_env(struct spy_config *c, char *err, size_t errlen);
 

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (cat < -1 || cat >= SPY_CAT_COUNT)
                 abort();
             (void)spy_categories_dispatcher(c, fns[i], files[i]);
-            (void)spy_is_library_file(files[i]);
+            (void)spy_categories_library(c, files[i]);
         }
         /* the input's own bytes as a file name and a function name */
         char *s = malloc(size + 1);
@@ -53,6 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int cat = spy_categories_match(c, spy_categories_file_mask(c, s), s + half);
             if (cat < -1 || cat >= SPY_CAT_COUNT)
                 abort();
+            (void)spy_categories_library(c, s);     /* py-spy's relative names too */
             (void)spy_categories_dispatcher(c, s + half, s);
             free(s);
         }
