@@ -209,7 +209,7 @@ static int stack_rehash(struct builder *b, size_t size)
     memset(t, 0xff, size * sizeof(*t));
     for (size_t i = 0; i < b->p->nsamples; i++) {
         const struct spy_profile_sample *s = &b->p->samples[i];
-        size_t k = stack_hash(s->thread, b->p->frame_ids + s->first, s->depth) & (size - 1);
+        size_t k = stack_hash(s->thread, s->depth ? b->p->frame_ids + s->first : NULL, s->depth) & (size - 1);
         while (t[k] != NONE)
             k = (k + 1) & (size - 1);
         t[k] = (uint32_t)i;

@@ -178,7 +178,7 @@ static int loop_blocking(const struct spy_profile *p, const struct frame_facts *
     for (int pass = 0; pass < 2; pass++) {
         for (size_t si = 0; si < p->nsamples; si++) {
             const struct spy_profile_sample *s = &p->samples[si];
-            const uint32_t *ids = p->frame_ids + s->first;
+            const uint32_t *ids = s->depth ? p->frame_ids + s->first : NULL;   /* none yet: NULL (found by tests/fuzz) */
             bool loop = false;
             for (uint32_t k = 0; k < s->depth && !loop; k++)
                 loop = facts[ids[k]].loop;
