@@ -101,8 +101,11 @@ def parse_args():
                    help="how long the wake-up floor runs at each rate (default: 4)")
     p.add_argument("--python", default="/usr/bin/python3.11",
                    help="interpreter with fastapi and uvicorn (default: /usr/bin/python3.11)")
+    p.add_argument("--old-build", default=None,
+                   help="a second build (e.g. of an earlier commit) measured as 'old agent' in the same rounds")
     args = p.parse_args()
     args.build = bl.check_build(p, args.build)
+    args.old_build = bl.check_build(p, args.old_build) if args.old_build else None
     paths = [s.strip() for s in args.paths.split(",") if s.strip()]
     bad = [s for s in paths if s not in ROUTES]
     if not paths or bad:
@@ -392,7 +395,7 @@ def measure(args, cfg, path, floor_exe):
     after a baseline). Returns a dict of what was measured."""
     kind, rate = cfg["kind"], cfg["rate"]
     if kind == "agent":
-        env = args.build.env(rate=rate, cpu_budget=0)
+        env = cfg.get("build", args.build).env(rate=rate, cpu_budget=0)
         ws_port = free_port()
         env["SPY_WS_PORT"] = str(ws_port)
         env["SPY_DATA_DIR"] = os.path.join(args.tmp, "spy-data")     # nothing in the caller's cwd
@@ -457,6 +460,9 @@ def measure(args, cfg, path, floor_exe):
 def configs(args):
     out = [{"name": "baseline", "kind": "base", "rate": None}]
     out += [{"name": "agent %d Hz" % r, "kind": "agent", "rate": r} for r in args.rates]
+    if args.old_build:
+        out += [{"name": "old agent %d Hz" % r, "kind": "agent", "rate": r, "build": args.old_build}
+                for r in args.rates]
     if args.austin:
         out += [{"name": "Austin %d Hz" % r, "kind": "austin", "rate": r} for r in args.rates]
     return out
