@@ -230,6 +230,16 @@ def test_app(c):
             total, lines, bad = wsclient.parse_collapsed(txt)
             c.ok(not bad and lines > 0, "`a;b;c N` lines (%d)" % lines, bad[:3])
             c.eq(total, int(m.group(1)), "the counts sum to the samples recorded")
+        # --record -o through a symlink: the link stays, its target gets the file
+        target, link = os.path.join(TMP, "out", "real.txt"), os.path.join(TMP, "out", "link.txt")
+        with open(target, "w") as f:
+            f.write("old\n")
+        os.symlink("real.txt", link)
+        r = spyctl(["--record", "-p", app.pid, "-d", "1", "-o", link], timeout=60)
+        c.process_ok(r, "spyctl --record -d 1 -o link.txt (a symlink)")
+        c.ok(os.path.islink(link), "the symlink is still a symlink")
+        total, lines, bad = wsclient.parse_collapsed(target)
+        c.ok(lines > 0 and not bad, "its target holds the recording (%d lines)" % lines, bad[:3])
         st = spyctl(["--dump", "--pid", app.pid])  # the agent still answers, its rate restored
         c.process_ok(st, "the agent still answers after recording")
 
