@@ -983,6 +983,13 @@ static int cross_check(const struct spy_offsets *o, size_t code_header, struct s
         fail(ip, "the interpreter's sys and builtins dicts do not read as dicts");
         return -1;
     }
+    /* a lookup by str key: dict keys, str state bits and str data */
+    uint64_t modules = dict_lookup(o, ip, sysdict, "modules");
+    uint64_t t3 = modules ? read_u64(modules + (uint64_t)o->ob_type, &ok) : 0;
+    if (!modules || !ok || t3 != dict_type) {
+        fail(ip, "sys.__dict__['modules'] does not read as a dict (dict keys or str layout)");
+        return -1;
+    }
     uint64_t ts = read_u64(interp + (uint64_t)o->is_threads_head, &ok);
     uint64_t api_ts = thread_head_fn(interp);
     if (!ok || (ts != api_ts && ts == read_u64(interp + (uint64_t)o->is_threads_head, &ok))) {
@@ -1089,12 +1096,33 @@ static int attach(struct spy_offsets *o, size_t code_header, struct spy_interp *
 
 /* ---- one struct spy_reader per table ------------------------------------ */
 
+#ifdef SPY_TEST_CORRUPT_OFFSETS
+/* Test builds only (tests/refusals/meson.build), never the agent: one table
+ * entry deliberately wrong, so the suite can show attach() refusing a table
+ * that does not match (1: the str state bits, which _Py_DebugOffsets does
+ * not describe) and correcting one from the interpreter where it can (2: the
+ * thread-state link, which 3.13's _Py_DebugOffsets describes). */
+static void test_corrupt(struct spy_offsets *o)
+{
+#if SPY_TEST_CORRUPT_OFFSETS == 1
+    o->uni_compact_bit = 0x80000000u;
+#else
+    o->ts_next = o->ts_interp;
+#endif
+}
+#else
+static void test_corrupt(struct spy_offsets *o)
+{
+    (void)o;
+}
+#endif
+
 /* Each minor version's reader works on its own copy of the table, which
  * attach() may correct from the interpreter before any walk. */
 #define SPY_READER(MIN) \
     static struct spy_offsets off_3_##MIN = SPY_OFFSETS_3_##MIN; \
     static int attach_3_##MIN(struct spy_interp *ip) \
-    { return attach(&off_3_##MIN, SPY_CODE_HEADER_3_##MIN, ip); } \
+    { test_corrupt(&off_3_##MIN); return attach(&off_3_##MIN, SPY_CODE_HEADER_3_##MIN, ip); } \
     static int walk_3_##MIN(const struct spy_interp *ip, struct spy_raw_thread *t, int max, \
                             struct spy_walk_stats *st, void *scratch) \
     { return walk(&off_3_##MIN, ip, t, max, st, scratch); } \
