@@ -1101,13 +1101,17 @@ static int attach(struct spy_offsets *o, size_t code_header, struct spy_interp *
  * entry deliberately wrong, so the suite can show attach() refusing a table
  * that does not match (1: the str state bits, which _Py_DebugOffsets does
  * not describe) and correcting one from the interpreter where it can (2: the
- * thread-state link, which 3.13's _Py_DebugOffsets describes). */
+ * thread-state link, which 3.13's _Py_DebugOffsets describes; 3: the
+ * first line number, which only a comparison with real frames, or 3.13's
+ * _Py_DebugOffsets, can catch). */
 static void test_corrupt(struct spy_offsets *o)
 {
 #if SPY_TEST_CORRUPT_OFFSETS == 1
     o->uni_compact_bit = 0x80000000u;
-#else
+#elif SPY_TEST_CORRUPT_OFFSETS == 2
     o->ts_next = o->ts_interp;
+#else
+    o->co_firstlineno = o->co_filename + 4;
 #endif
 }
 #else
