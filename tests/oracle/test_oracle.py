@@ -10,6 +10,7 @@ objects, lines and thread names.  Exits 0 if they agree, 1 if not.
 """
 import asyncio
 import ctypes
+import os
 import sys
 import threading
 import time
@@ -58,6 +59,12 @@ def méthode(tag):
 
 
 def main():
+    # In the sanitizer build the ASan runtime must be loaded first (as the
+    # harness does for the integration tests): start again with it.
+    asan = os.environ.get("SPY_ASAN_RUNTIME", "")
+    if asan and asan not in os.environ.get("LD_PRELOAD", ""):
+        os.environ["LD_PRELOAD"] = asan
+        os.execv(sys.executable, [sys.executable] + sys.argv)
     lib = ctypes.CDLL(sys.argv[1])
     lib.spy_oracle_compare.argtypes = [ctypes.c_char_p, ctypes.c_size_t,
                                        ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]
