@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "interp.h"
 #include "memread.h"
@@ -170,6 +171,51 @@ int spy_oracle_compare(char *err, size_t errlen, int *threads_out, int *frames_o
 out:
     free(ta);
     free(tb);
+    free(scratch);
+    return rc;
+}
+
+/* Not a check: mean nanoseconds of one fresh walk of every thread with the
+ * table reader and with the oracle, alternating, n walks each (the
+ * benchmark at the end of test_oracle.py prints them). */
+int spy_oracle_time(int n, double *table_ns, double *oracle_ns);
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int spy_oracle_time(int n, double *table_ns, double *oracle_ns)
+{
+    struct spy_python py;
+    char err[256];
+    int rc = -1;
+    struct spy_raw_thread *t = calloc(SPY_MAX_THREADS, sizeof(*t));
+    void *scratch = malloc(SPY_WALK_SCRATCH);
+    if (!t || !scratch || n <= 0 || !spy_python_find(&py) || spy_python_select_reader(&py, err, sizeof(err)) != 0
+        || spy_memread_init(SPY_READ_VM_READV) != 0)
+        goto out;
+    const struct spy_reader *r[2] = { py.reader, &spy_oracle_reader };
+    struct spy_interp ip[2] = { py.ip, py.ip };
+    uint64_t total[2] = { 0, 0 };
+    for (int k = 0; k < 2; k++)
+        if (r[k]->attach(&ip[k]) != 0)
+            goto out;
+    for (int i = 0; i < 2 * n; i++) {
+        int k = i & 1;
+        struct spy_walk_stats st = { 0 };
+        memset(t, 0, SPY_MAX_THREADS * sizeof(*t));
+        uint64_t t0 = now_ns();
+        r[k]->walk(&ip[k], t, SPY_MAX_THREADS, &st, scratch);
+        total[k] += now_ns() - t0;
+    }
+    *table_ns = (double)total[0] / n;
+    *oracle_ns = (double)total[1] / n;
+    rc = 0;
+out:
+    free(t);
     free(scratch);
     return rc;
 }

@@ -90,9 +90,19 @@ def main():
             break
         failures.append(err.value.decode(errors="replace"))
         time.sleep(0.2)
+    timing = None
+    if rc == 0 and os.environ.get("SPY_ORACLE_TIME"):
+        # not a check: how long one fresh walk takes with each reader
+        lib.spy_oracle_time.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
+        a, b = ctypes.c_double(), ctypes.c_double()
+        if lib.spy_oracle_time(int(os.environ["SPY_ORACLE_TIME"]), ctypes.byref(a), ctypes.byref(b)) == 0:
+            timing = (a.value / 1000, b.value / 1000)
     park.set()
     for t in threads:
         t.join()
+    if timing:
+        print("time %s: one fresh walk of every thread: tables %.1f us, oracle %.1f us"
+              % (sys.version.split()[0], timing[0], timing[1]))
     if rc != 0:
         print("FAIL %s: the table reader and the oracle differ: %s" % (sys.version.split()[0], "; ".join(failures)))
         return 1
