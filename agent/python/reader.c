@@ -31,6 +31,7 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "reader.h"
@@ -1098,21 +1099,24 @@ static int attach(struct spy_offsets *o, size_t code_header, struct spy_interp *
 
 #ifdef SPY_TEST_CORRUPT_OFFSETS
 /* Test builds only (tests/refusals/meson.build), never the agent: one table
- * entry deliberately wrong, so the suite can show attach() refusing a table
- * that does not match (1: the str state bits, which _Py_DebugOffsets does
- * not describe) and correcting one from the interpreter where it can (2: the
- * thread-state link, which 3.13's _Py_DebugOffsets describes; 3: the
- * first line number, which only a comparison with real frames, or 3.13's
- * _Py_DebugOffsets, can catch). */
+ * entry deliberately wrong, chosen by SPYTEST_CORRUPT, so the suite can show
+ * attach() refusing a table that does not match and correcting one from the
+ * interpreter where it can:
+ *   strings  the str state bits, which _Py_DebugOffsets does not describe;
+ *   link     the thread-state link, which 3.13's _Py_DebugOffsets describes;
+ *   lines    the first line number, which only a comparison with real
+ *            frames, or 3.13's _Py_DebugOffsets, can catch. */
 static void test_corrupt(struct spy_offsets *o)
 {
-#if SPY_TEST_CORRUPT_OFFSETS == 1
-    o->uni_compact_bit = 0x80000000u;
-#elif SPY_TEST_CORRUPT_OFFSETS == 2
-    o->ts_next = o->ts_interp;
-#else
-    o->co_firstlineno = o->co_filename + 4;
-#endif
+    const char *which = getenv("SPYTEST_CORRUPT");
+    if (which == NULL)
+        return;
+    if (strcmp(which, "strings") == 0)
+        o->uni_compact_bit = 0x80000000u;
+    else if (strcmp(which, "link") == 0)
+        o->ts_next = o->ts_interp;
+    else if (strcmp(which, "lines") == 0)
+        o->co_firstlineno = o->co_filename + 4;
 }
 #else
 static void test_corrupt(struct spy_offsets *o)

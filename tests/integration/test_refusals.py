@@ -1,7 +1,7 @@
-"""Refusals at attach, with agents built with a wrong offset table.
+"""Refusals at attach, with an agent whose offset tables are wrong.
 
-Two test-only builds of the agent (tests/refusals/) each carry one entry of
-every table deliberately wrong:
+A test-only build of the agent (tests/refusals/corrupt) makes one entry of
+every table deliberately wrong, the one SPYTEST_CORRUPT names:
 
   strings  the str state bits: no _Py_DebugOffsets entry describes them, so
            on every interpreter the checks at attach (a str-keyed lookup of
@@ -55,8 +55,8 @@ sys.exit(3)
 """
 
 
-def run_with(build_dir, python, preload):
-    env = harness.clean_env()
+def run_with(build_dir, which, python, preload):
+    env = harness.clean_env({"SPYTEST_CORRUPT": which})
     if preload:
         env["LD_PRELOAD"] = (harness.ASAN_RUNTIME + ":" if harness.ASAN_RUNTIME else "") + \
             os.path.join(build_dir, "libspyagent.so")
@@ -75,18 +75,18 @@ def samples_of(r):
 
 
 def main():
-    builds = {"strings": os.environ.get("SPY_CORRUPT_STRINGS"), "link": os.environ.get("SPY_CORRUPT_LINK"),
-              "lines": os.environ.get("SPY_CORRUPT_LINES")}
+    d = os.environ.get("SPY_CORRUPT_AGENT")
+    builds = {"strings": d, "link": d, "lines": d}
     c = harness.Checks("test_refusals")
     for name, d in builds.items():
         if not d or not os.path.exists(os.path.join(d, "spyagent.so")):
-            c.abort("the corrupt-table build %r is missing (%s)" % (name, d))
+            c.abort("the corrupt-table build is missing (%s)" % d)
     for python in harness.supported_interpreters():
         major, minor, micro = harness.version_of(python)
         label = "%d.%d.%d" % (major, minor, micro)
         for name, d in sorted(builds.items()):
             c.section("%s, table with a wrong %s entry" % (label, name))
-            r = run_with(d, python, preload=name != "lines")
+            r = run_with(d, name, python, preload=name != "lines")
             c.process_ok(r, "%s %s: the program runs to its end" % (label, name), want_rc=3)
             samples = samples_of(r)
             c.ok(samples is not None, "%s %s: the program's own output is intact" % (label, name), r.describe())
