@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # build.sh [BUILD_DIR] [meson options...] — configure (once) and build the
-# agent with a frame reader for every CPython found on the machine.
+# agent (which reads every CPython 3.9-3.13) with tests for every CPython
+# found on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
@@ -16,4 +17,4 @@ else
   run meson configure "$dir" -Dpythons="$pythons" "$@"
 fi
 run ninja -C "$dir"
-echo "built $dir/agent/libspyagent.so (readers for: $pythons)" >&2
+echo "built $dir/agent/libspyagent.so (tests for: $pythons)" >&2

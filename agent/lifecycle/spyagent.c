@@ -193,6 +193,10 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
         snprintf(err, errlen, "cannot read this process's memory (process_vm_readv and pipe both failed); the agent is off");
         goto out;
     }
+    /* started from Python (import, spyagent.start()): check the reader
+     * against this thread's real frames before the first sample */
+    if (spy_python_check_frames(&a->py, err, errlen) != 0)
+        goto out;
     if (!a->store_ready) {
         if (spy_store_init(&a->store, cfg.history, (size_t)cfg.max_memory_mb << 20) != 0) {
             snprintf(err, errlen, "out of memory for the stack store; the agent is off");

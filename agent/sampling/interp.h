@@ -20,6 +20,10 @@ struct spy_python {
 int spy_python_find(struct spy_python *py);
 /* Choose the reader for the running version; -1 (with err filled) if none. */
 int spy_python_select_reader(struct spy_python *py, char *err, size_t errlen);
+/* On a Python thread holding the GIL: attach, then walk this thread and
+ * compare its frames and lines with what CPython reports; 0 if they agree
+ * (or this is not such a thread), -1 with err filled if not. */
+int spy_python_check_frames(struct spy_python *py, char *err, size_t errlen);
 /* Offset of the kernel tid inside glibc's struct pthread, found by looking
  * for our own tid in our own thread descriptor; -1 if not found. */
 int spy_pthread_tid_offset(void);

@@ -430,10 +430,12 @@ void *spy_sampler_main(void *arg)
             return NULL;
     }
     if (attached != 0) {
-        spy_log(SPY_LOG_ERROR, "Python %s: the interpreter's memory layout is not the one this reader was built for; "
-                "the agent is off", a->py.version);
+        spy_log(SPY_LOG_ERROR, "Python %s: the interpreter does not match the offset table (%s); the agent is off",
+                a->py.version, a->py.ip.attach_error[0] ? a->py.ip.attach_error : "attach failed");
         return NULL;
     }
+    if (a->py.ip.attach_note[0])
+        spy_log(SPY_LOG_INFO, "Python %s: %s", a->py.version, a->py.ip.attach_note);
     atomic_store(&a->attached, true);
     sm.raw = spy_raw_threads_new(SPY_MAX_THREADS);
     sm.memo = calloc(SPY_MAX_THREADS, sizeof(*sm.memo));

@@ -1,4 +1,4 @@
-/* fuzz_reader.c — libFuzzer target: the frame readers (agent/python/
+/* fuzz_reader.c — libFuzzer target: the frame readers (agent/sampling/python/
  * reader.c, one per CPython version in the build) walking a hostile
  * memory image through the public struct spy_reader interface only.
  *

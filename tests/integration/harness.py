@@ -11,7 +11,7 @@ fallbacks to the usual layout so a test can be run by hand from the repo:
     SPY_LIB         absolute path of libspyagent.so   (build/agent/libspyagent.so)
     SPY_MODULE_DIR  directory holding spyagent.so      (build/agent)
     SPY_TARGETS     directory of the target scripts    (tests/targets)
-    SPY_PYTHONS     comma-separated interpreters the readers were built for
+    SPY_PYTHONS     comma-separated interpreters the tests run against
                     (else: every CPython 3.9-3.13 under pyenv + /usr/bin/python3.11)
 
 These variables are for the harness only: they are removed from the
@@ -103,7 +103,7 @@ def pyenv_interpreters():
 
 
 def supported_interpreters():
-    """Interpreters the agent was built for: from meson, else discovered."""
+    """Interpreters the tests run against: from meson, else discovered."""
     env = os.environ.get("SPY_PYTHONS")
     if env:
         return [p for p in env.split(",") if p]
@@ -114,7 +114,7 @@ def supported_interpreters():
 
 
 def unsupported_interpreters():
-    """pyenv CPythons older than 3.9 (the agent has no reader for them)."""
+    """pyenv CPythons older than 3.9 (the agent has no table for them)."""
     return [(v, exe) for (v, exe) in pyenv_interpreters() if v[:2] < (3, 9)]
 
 

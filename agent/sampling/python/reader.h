@@ -1,11 +1,13 @@
 /*
  * reader.h — the one interface between version-independent agent code and
- * the per-CPython-version readers in agent/sampling/python/.
+ * the CPython frame reader in agent/sampling/python/.
  *
- * Each reader is python/reader.c compiled against one CPython minor
- * version's own (internal) headers.  Everything above this header sees only
- * the plain structs below: addresses as uint64_t, offsets as integers, no
- * Python types.  Readers read interpreter memory only through memread.
+ * There is one struct spy_reader per supported minor version (3.9–3.13),
+ * all the same table-driven code in reader.c with that version's offset
+ * table (offsets.h); no Python headers are needed to build them.
+ * Everything above this header sees only the plain structs below: addresses
+ * as uint64_t, offsets as integers, no Python types.  Readers read
+ * interpreter memory only through memread.
  *
  * Threads: attach() runs once on the sampler thread; walk() on the sampler
  * thread or on a caller of spy_dump() (each with its own buffers); the
@@ -30,10 +32,15 @@ struct spy_interp {
     uint64_t code_type;      /* &PyCode_Type */
     uint64_t unicode_type;   /* &PyUnicode_Type */
     uint64_t bytes_type;     /* &PyBytes_Type */
+    uint64_t hexversion;     /* Py_Version (3.11+), 0 if not exported */
     /* filled by attach() */
     uint64_t gil;            /* struct _gil_runtime_state *, 0 if unknown */
     uint64_t main_thread;    /* pthread id of the main thread */
     int pthread_tid_offset;  /* offset of the kernel tid in glibc's struct pthread, -1 if unknown */
+    /* set by attach(): what did not match when it fails, and a remark
+     * worth one log line when it succeeds (empty if none) */
+    char attach_error[192];
+    char attach_note[192];
 };
 
 /* One Python frame as read: the code object and where in it the thread is. */
