@@ -116,15 +116,15 @@ def _node_of(func):
 
 
 def loop_lines(func):
-    """Every line from the (outermost) while loop in func to the function's
-    end (the `return` after the loop included: a slice that just ran out is
-    there), and the line of the `def` itself (a frame that has just been
-    entered, or is about to return, is at the definition's line): where a
-    sample may land."""
+    """Every line of func, from the `def` (a frame that has just been
+    entered, or is about to return, is at the definition's line) through
+    the set-up before its (outermost) while loop and the loop itself to the
+    `return` after it: a slice that just began or just ran out is there.
+    Where a sample may land."""
     node = _node_of(func)
     for sub in ast.walk(node):
         if isinstance(sub, ast.While):
-            return [func.__code__.co_firstlineno] + list(range(sub.lineno, node.end_lineno + 1))
+            return list(range(func.__code__.co_firstlineno, node.end_lineno + 1))
     raise RuntimeError("no while loop in %s" % func.__name__)
 
 
