@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "interp.h"
+#include "python/tasks.h"
 #include "stackstore.h"
 #include "threads.h"
 
@@ -42,6 +43,12 @@ struct spy_agent {
     atomic_uint_fast64_t cpu_ns;       /* sampler thread CPU time */
     atomic_uint_fast64_t cost_ns_sum, cost_n;  /* recent walk costs */
     uint64_t started_ns;
+
+    /* asyncio task roots, captured with the GIL by the lifecycle: the
+     * writer fills task_roots, then bumps task_roots_gen (release); readers
+     * load the generation (acquire) and copy the roots.  0 = none yet. */
+    struct spy_task_roots task_roots;
+    atomic_uint_fast64_t task_roots_gen;
 };
 
 extern struct spy_agent spy_agent;
