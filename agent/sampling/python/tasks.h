@@ -61,7 +61,7 @@ struct spy_raw_task {
     uint64_t coro;             /* its coroutine */
     uint64_t name;             /* task_name: a str, or an int on 3.12+ until get_name() */
     uint64_t waiter;           /* task_fut_waiter: what it awaits (0 if none) */
-    bool waiter_is_task;       /* that is another task: `addr` of the task awaiting... is this one's parent */
+    bool waiter_is_task;       /* the waiter is another Task: this task awaits it (it is awaited_by this one) */
     uint64_t leaf_type;        /* type of the object the innermost coroutine awaits, 0 if unknown */
     uint8_t state;             /* enum spy_task_state */
     bool truncated;            /* deeper than SPY_TASK_MAX_DEPTH */
