@@ -45,6 +45,13 @@ struct spy_status {
     uint64_t memory_bytes;      /* the stack store's estimated size */
     uint64_t stacks, functions; /* distinct ones seen */
     const char *read_method_reason; /* why read_method is the one in force */
+    /* asyncio task snapshots */
+    int task_rate, task_effective_rate;   /* setting and what the CPU budget allows (Hz; 0 = off) */
+    int task_cap;
+    int tasks;                  /* pending tasks in the last snapshot */
+    int tasks_walked;           /* of those, read in the last snapshot */
+    uint64_t task_snapshots;
+    double task_cost_us;        /* mean wall time of a recent snapshot */
 };
 SPY_API void spy_get_status(struct spy_status *st);
 
