@@ -573,6 +573,8 @@ void *spy_sampler_main(void *arg)
         spy_memread_guard_check(now);
         sm.tick++;
         int nthreads = tick(&sm, now);
+        if (a->task_roots_poll)
+            a->task_roots_poll(now);
         window_ticks++;
         int task_rate = atomic_load(&a->task_effective_rate);
         if (task_rate > 0 && nthreads >= 0 && now >= next_snapshot) {
