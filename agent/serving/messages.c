@@ -176,6 +176,11 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
         add_num(r, "total", (double)e->total);
         add_num(r, "own_pct", e->own_pct);
         add_num(r, "total_pct", e->total_pct);
+        if (top->tasks) {
+            add_num(r, "running", (double)e->running);
+            add_num(r, "ready", (double)e->ready);
+            add_num(r, "waiting", (double)(e->total - e->running - e->ready));
+        }
         cJSON *pids = cJSON_CreateArray();
         for (int k = 0; pids && k < e->npids; k++)
             cJSON_AddItemToArray(pids, cJSON_CreateNumber(e->pids[k]));
