@@ -71,6 +71,25 @@ async def scenario(c, app):
     c.ok(not bad, "frames in order: worker, middle, leaf_wait, sleep", "\n".join(" > ".join(p) for p in bad[:3]))
     other = [(p, v) for p, v in stacks if p and p[0] not in ("worker", "main")]
     c.ok(not other, "no other task stack", "\n".join("%s: %d" % (" > ".join(p), v) for p, v in other[:3]))
+    # live pushes follow the view the client chose
+    for view in ("tasks", "cpu"):
+        reply = await cl.command("live 10 %s" % view, "live")
+        c.ok(reply and reply.get("view") == view, "live %s: the reply names the view" % view, wsclient.short(reply))
+        push = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                m = await cl.recv(deadline - time.monotonic())
+            except asyncio.TimeoutError:
+                break
+            if wsclient.is_push(m) and m.get("view") == view:
+                push = m
+                break
+        names = [r["function"] for r in push["rows"]] if push else []
+        c.ok(push and push.get("unit") == ("ms" if view == "tasks" else "samples")
+             and (view == "cpu" or "leaf_wait" in names),
+             "a live push in the %s view follows (%s)" % (view, ", ".join(names[:4])))
+
     # the CPU view counts samples, one per tick and thread: task-ms never leak into it
     top = await cl.command({"cmd": "top", "limit": 50, "idle": True}, "top")
     st = await cl.command("status", "status")
