@@ -45,6 +45,13 @@ struct spy_status {
     uint64_t memory_bytes;      /* the stack store's estimated size */
     uint64_t stacks, functions; /* distinct ones seen */
     const char *read_method_reason; /* why read_method is the one in force */
+    /* asyncio task snapshots */
+    int task_rate, task_effective_rate;   /* setting and what the CPU budget allows (Hz; 0 = off) */
+    int task_cap;
+    int tasks;                  /* pending tasks in the last snapshot */
+    int tasks_walked;           /* of those, read in the last snapshot */
+    uint64_t task_snapshots;
+    double task_cost_us;        /* mean wall time of a recent snapshot */
 };
 SPY_API void spy_get_status(struct spy_status *st);
 
@@ -52,6 +59,7 @@ struct spy_top_entry {
     char *function, *file;
     int line;
     uint64_t own, total;
+    uint64_t running, ready;    /* task view: of total, ms on the CPU and ready to run; the rest waited */
     double own_pct, total_pct;
     int pids[8];                /* processes with samples in this row (first 8) */
     int npids;
@@ -70,10 +78,15 @@ struct spy_top_result {
     int window;
     struct spy_top_thread *threads;  /* threads with samples in the window */
     int nthreads;
+    bool tasks;                 /* the task view: counts are milliseconds of asyncio task wall time */
 };
 /* window: seconds, 0 = since start; tid: kernel tid, 0 = every thread;
  * pid: one process of the tree (this one or a worker), 0 = all. */
 SPY_API int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_result *out);
+/* The same ranking of asyncio task wall time (own/total in milliseconds,
+ * every task state counted: waiting, ready and on the CPU); a thread's
+ * entry is the loop's thread that ran the tasks. */
+SPY_API int spy_top_tasks(int limit, int window, int tid, int pid, struct spy_top_result *out);
 SPY_API void spy_top_result_free(struct spy_top_result *r);
 
 struct spy_dump_frame {

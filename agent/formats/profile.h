@@ -16,6 +16,12 @@
 #ifndef SPY_FLAG_GIL
 #define SPY_FLAG_GIL 2u
 #endif
+#ifndef SPY_FLAG_TASK
+#define SPY_FLAG_TASK 4u
+#endif
+#ifndef SPY_FLAG_READY
+#define SPY_FLAG_READY 8u
+#endif
 
 struct spy_profile_frame {
     char *function;          /* qualified name where the version has one */
@@ -35,7 +41,7 @@ struct spy_profile_sample {
     uint32_t thread;         /* index into threads */
     uint32_t depth;
     uint32_t first;          /* index into frame_ids of the innermost frame */
-    unsigned flags;          /* SPY_FLAG_IDLE | SPY_FLAG_GIL */
+    unsigned flags;          /* SPY_FLAG_IDLE | SPY_FLAG_GIL; in a task view SPY_FLAG_TASK | IDLE or READY */
     uint64_t count;
 };
 
@@ -49,6 +55,7 @@ struct spy_profile {
     uint32_t *frame_ids;     /* sample stacks, innermost first, index into frames */
     size_t nframe_ids;
     uint64_t total;          /* sum of counts */
+    bool tasks;              /* a task view: counts are milliseconds of task wall time, not samples */
     double start_time;       /* Unix time of the first second covered */
     double duration;         /* seconds covered */
     int rate;                /* samples per second per thread */

@@ -233,7 +233,12 @@ static PyObj *m_status(PyObj *self, PyObj *unused)
         || put(d, "read_method_reason", text(st.read_method_reason)) || put(d, "threads", py.from_ll(st.threads))
         || put(d, "sample_cost_us", py.from_double(st.sample_cost_us)) || put(d, "history", py.from_ll(st.history))
         || put(d, "memory_bytes", py.from_ull(st.memory_bytes)) || put(d, "stacks", py.from_ull(st.stacks))
-        || put(d, "functions", py.from_ull(st.functions))) {
+        || put(d, "functions", py.from_ull(st.functions)) || put(d, "task_rate", py.from_ll(st.task_rate))
+        || put(d, "task_effective_rate", py.from_ll(st.task_effective_rate))
+        || put(d, "task_cap", py.from_ll(st.task_cap)) || put(d, "tasks", py.from_ll(st.tasks))
+        || put(d, "tasks_walked", py.from_ll(st.tasks_walked))
+        || put(d, "task_snapshots", py.from_ull(st.task_snapshots))
+        || put(d, "task_cost_us", py.from_double(st.task_cost_us))) {
         py.decref(d);
         return NULL;
     }

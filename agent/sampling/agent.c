@@ -65,6 +65,14 @@ void spy_get_status(struct spy_status *st)
     st->read_method = spy_memread_method();
     st->read_method_reason = spy_memread_reason();
     st->history = a->store_ready ? a->store.history : a->cfg.history;
+    st->task_rate = a->cfg.task_rate;
+    st->task_effective_rate = atomic_load(&a->task_effective_rate);
+    st->task_cap = a->cfg.task_cap;
+    st->tasks = atomic_load(&a->tasks_listed);
+    st->tasks_walked = atomic_load(&a->tasks_walked);
+    st->task_snapshots = atomic_load(&a->task_snapshots);
+    uint64_t tn = atomic_load(&a->task_cost_n);
+    st->task_cost_us = tn ? (double)atomic_load(&a->task_cost_ns_sum) / (double)tn / 1000.0 : 0.0;
     if (a->store_ready) {
         pthread_mutex_lock(&a->store.lock);
         st->overflow = a->store.overflow;
@@ -75,12 +83,15 @@ void spy_get_status(struct spy_status *st)
     }
 }
 
-int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_result *out)
+static int top_view(int limit, int window, bool idle, int tid, int pid, bool tasks, struct spy_top_result *out)
 {
     memset(out, 0, sizeof(*out));
+    out->tasks = tasks;
+    out->window = window;
     if (!spy_agent.store_ready)
         return 0;
-    struct spy_top_query q = { .limit = limit, .window = window, .idle = idle, .tid = tid, .pid = pid };
+    struct spy_top_query q = { .limit = limit, .window = window, .idle = idle, .tid = tid, .pid = pid,
+                               .tasks = tasks };
     struct spy_top t;
     if (spy_store_top(&spy_agent.store, &q, (int64_t)(spy_now_ns() / 1000000000ULL), &t) != 0)
         return -1;
@@ -97,6 +108,8 @@ int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_r
         e->line = t.rows[i].line;
         e->own = t.rows[i].own;
         e->total = t.rows[i].total;
+        e->running = t.rows[i].running;
+        e->ready = t.rows[i].ready;
         for (int b = 0; b < t.npids && e->npids < 8; b++)
             if (t.rows[i].pid_mask & (1ULL << b))
                 e->pids[e->npids++] = t.pids[b];
@@ -124,9 +137,18 @@ int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_r
     }
     out->samples = t.samples;
     out->idle_samples = t.idle_samples;
-    out->window = window;
     spy_top_free(&t);
     return 0;
+}
+
+int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_result *out)
+{
+    return top_view(limit, window, idle, tid, pid, false, out);
+}
+
+int spy_top_tasks(int limit, int window, int tid, int pid, struct spy_top_result *out)
+{
+    return top_view(limit, window, true, tid, pid, true, out);
 }
 
 void spy_top_result_free(struct spy_top_result *r)

@@ -42,6 +42,12 @@ struct spy_agent {
     atomic_int effective_rate;
     atomic_uint_fast64_t cpu_ns;       /* sampler thread CPU time */
     atomic_uint_fast64_t cost_ns_sum, cost_n;  /* recent walk costs */
+    /* asyncio task snapshots (task_sampler.c) */
+    atomic_int task_effective_rate;    /* Hz; below cfg.task_rate when the CPU budget is short */
+    atomic_int tasks_listed;           /* pending tasks in the last snapshot */
+    atomic_int tasks_walked;           /* of those, read (the cap and the running task) */
+    atomic_uint_fast64_t task_snapshots;
+    atomic_uint_fast64_t task_cost_ns_sum, task_cost_n;  /* recent snapshot costs (wall) */
     uint64_t started_ns;
 
     /* asyncio task roots, captured by the lifecycle (task_roots.c): the

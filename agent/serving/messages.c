@@ -155,6 +155,8 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
         return NULL;
     }
     cJSON_AddBoolToObject(o, "live", live);
+    cJSON_AddStringToObject(o, "view", top->tasks ? "tasks" : "cpu");
+    cJSON_AddStringToObject(o, "unit", top->tasks ? "ms" : "samples");
     add_num(o, "limit", limit);
     add_num(o, "window", top->window);
     cJSON_AddBoolToObject(o, "idle", idle);
@@ -174,6 +176,11 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
         add_num(r, "total", (double)e->total);
         add_num(r, "own_pct", e->own_pct);
         add_num(r, "total_pct", e->total_pct);
+        if (top->tasks) {
+            add_num(r, "running", (double)e->running);
+            add_num(r, "ready", (double)e->ready);
+            add_num(r, "waiting", (double)(e->total - e->running - e->ready));
+        }
         cJSON *pids = cJSON_CreateArray();
         for (int k = 0; pids && k < e->npids; k++)
             cJSON_AddItemToArray(pids, cJSON_CreateNumber(e->pids[k]));
@@ -241,6 +248,13 @@ char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int r
     add_num(o, "memory_bytes", (double)st.memory_bytes);
     add_num(o, "stacks", (double)st.stacks);
     add_num(o, "functions", (double)st.functions);
+    add_num(o, "task_rate", st.task_rate);
+    add_num(o, "task_effective_rate", st.task_effective_rate);
+    add_num(o, "task_cap", st.task_cap);
+    add_num(o, "tasks", st.tasks);
+    add_num(o, "tasks_walked", st.tasks_walked);
+    add_num(o, "task_snapshots", (double)st.task_snapshots);
+    add_num(o, "task_cost_us", st.task_cost_us);
     cJSON_AddItemToObject(o, "processes", processes());
     add_num(o, "clients", clients);
     add_num(o, "frames_dropped", (double)frames_dropped);
@@ -369,10 +383,11 @@ char *spy_msg_report_text(const char *text, const char *span, int seconds, const
     return finish(o);
 }
 
-char *spy_msg_live(int limit, int window, bool idle, const char *id)
+char *spy_msg_live(int limit, int window, bool idle, bool tasks, const char *id)
 {
     cJSON *o = begin("live", id);
     if (o) {
+        cJSON_AddStringToObject(o, "view", tasks ? "tasks" : "cpu");
         add_num(o, "limit", limit);
         add_num(o, "window", window);
         cJSON_AddBoolToObject(o, "idle", idle);
