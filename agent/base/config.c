@@ -180,6 +180,8 @@ static const struct setting settings[] = {
     { .key = "read_method", .accepted = "auto, guarded, vm_readv or pipe", .set = set_read_method },
     { .key = "max_clients", .accepted = "a whole number of WebSocket clients from 1 to 200",
       INT_IN(max_clients, 1, SPY_MAX_CLIENTS_LIMIT) },
+    { .key = "block_ms", .accepted = "a whole number of milliseconds from 1 to 600000, or 0 to turn the event-loop "
+      "blocking detector off", INT_IN(block_ms, 0, 600000) },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -234,6 +236,7 @@ void spy_config_defaults(struct spy_config *c)
     c->max_memory_mb = 64;
     c->read_method = SPY_READ_AUTO;
     c->max_clients = 32;
+    c->block_ms = 100;
 }
 
 /* Values are quoted in messages; keep them printable and short. */

@@ -32,6 +32,7 @@ struct spy_config {
     char origins[1024];       /* extra browser origins, comma-separated */
     int read_method;          /* enum spy_read_pref */
     int max_clients;          /* WebSocket connections at once (also bounded by RLIMIT_NOFILE) */
+    int block_ms;             /* event-loop blocks this long or longer are reported; 0 = off */
 };
 
 void spy_config_defaults(struct spy_config *c);
