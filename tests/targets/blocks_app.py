@@ -65,7 +65,20 @@ def threadpool_route():
     return {"ok": True}
 
 
+@app.get("/health")
+async def health():
+    return {"ok": True}
+
+
 @app.get("/counts")
 async def get_counts():
     with lock:
         return dict(counts)
+
+
+@app.get("/agent")
+async def agent_view():
+    """What spyagent.blocks() and spyagent.status() say, from inside."""
+    import spyagent
+    st = spyagent.status()
+    return {"blocks": spyagent.blocks(), "total": st["blocks"], "block_ms": st["block_ms"]}
