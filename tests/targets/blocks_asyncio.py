@@ -1,7 +1,8 @@
 """A plain asyncio program for the event-loop blocking tests: a coroutine
 that blocks its loop with time.sleep(0.3) N times, 0.2 s apart (awaited),
 while another task keeps awaiting short sleeps.  Prints READY once the loop
-runs and DONE at the end; waits for a line on stdin before it exits, so
+runs, then (when spyagent can be imported) BLOCKS and spyagent.blocks() as
+JSON, and DONE; waits for a line on stdin before it exits, so
 the test can ask the agent while it is still there.
 
     python blocks_asyncio.py N
@@ -35,6 +36,13 @@ async def main(n):
     await asyncio.sleep(0.5)
     stop.set()
     await t
+    await asyncio.sleep(0.3)   # let the sampler see the loop back in its selector
+    try:
+        import json
+        import spyagent
+        print("BLOCKS " + json.dumps(spyagent.blocks()), flush=True)
+    except ImportError:
+        pass
     print("DONE", flush=True)
     await asyncio.get_event_loop().run_in_executor(None, sys.stdin.readline)
 
