@@ -596,8 +596,17 @@ static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
     spy_proc_cmdline(prof.program, sizeof(prof.program));
     struct spy_sink sink;
     spy_sink_memory(&sink, 8u << 20);
-    struct spy_report_options ro = { .top = 20, .categories = NULL, .title = NULL };
+    /* the loop blocks that started in the span */
+    double now = (double)time(NULL);
+    double from = span == SPY_SPAN_WINDOW ? now - cmd->seconds : span == SPY_SPAN_RECORDING ? srv.rec_start_time : 0;
+    double to = span == SPY_SPAN_RECORDING ? srv.rec_start_time + srv.rec_elapsed + 1 : now + 1;
+    struct spy_loop_block *blocks = NULL;
+    size_t nblocks = 0;
+    bool blocks_ok = spy_blocks_between(from, to, &blocks, &nblocks) == 0;
+    struct spy_report_options ro = { .top = 20, .categories = NULL, .title = NULL, .blocks_given = blocks_ok && spy_agent.cfg.block_ms > 0,
+                                     .blocks = blocks, .nblocks = nblocks, .block_ms = spy_agent.cfg.block_ms };
     int rc = spy_report_text(&prof, &ro, &sink);
+    spy_loop_blocks_free(blocks, nblocks);
     spy_profile_free(&prof);
     if (rc != 0 || sink.failed) {
         send_to(c, spy_msg_error("internal", sink.error[0] ? sink.error : "the report could not be built", id), false);

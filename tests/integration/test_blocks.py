@@ -8,8 +8,10 @@ one client requests /block (async def + time.sleep(0.3)) one at a time with
 a pause between, the others /await (awaits asyncio.sleep(0.2) under two
 helpers), /cpu (~20 ms of CPU) and /threadpool (plain def sleeping 0.3 s).
 Every /block request (counted by the app) must yield exactly one `blocked`
-push of at least 250 ms naming blocking_route, with its frames; no other
-route ever does; `blocks`, `status` and spyagent.blocks() agree.  Then the
+push of at least 250 ms naming blocking_route, with its frames; the awaiting
+and threadpool routes never do (the CPU route may, when a loaded machine
+stretches its 20 ms past SPY_BLOCK_MS: it did hold the loop then); the
+recording's .blocks.json and the report's section list them; `blocks`, `status` and spyagent.blocks() agree.  Then the
 same load with SPY_BLOCK_MS=1000 must yield none (the threshold matters,
 so the test can fail).
 """
@@ -100,6 +102,9 @@ async def listen_during(app, load):
     cl, hello = await wsclient.connect_hello(app.url, "listener")
     if hello is None:
         return None, None, None, None
+    started = await cl.command("record 120 collapsed", "record_started")
+    if not started or started.get("type") != "record_started":
+        log("record did not start: %s" % (started,))
     t0 = time.time()
     runner = threading.Thread(target=load.run)
     runner.start()
@@ -117,6 +122,8 @@ async def listen_during(app, load):
         except asyncio.TimeoutError:
             pass
     pushes = cl.messages("blocked")
+    load.record_done = await cl.command("record stop", "record_done", timeout=60)
+    load.report = await cl.command("report", "report", timeout=60)
     blocks = await cl.command("blocks", "blocks")
     status = await cl.command("status", "status")
     await cl.close()
@@ -160,7 +167,9 @@ def main():
             log("  blocked: %d ms endpoint=%s thread=%s frames=%s" % (
                 p.get("duration_ms", -1), p.get("endpoint"), p.get("thread"), frames_of(p)[:4]))
         mine = [p for p in pushes if p.get("endpoint") == "blocking_route"]
-        quiet_routes = {"awaiting_route", "outer_helper", "inner_helper", "cpu_route", "burn", "threadpool_route"}
+        # the ~20 ms CPU route may stretch past 100 ms on a loaded machine
+        # (a real block then); awaiting and threadpool routes never hold the loop
+        quiet_routes = {"awaiting_route", "outer_helper", "inner_helper", "threadpool_route"}
         others = [p for p in pushes if p.get("endpoint") in quiet_routes or quiet_routes & set(frames_of(p))]
         for p in pushes:
             if p.get("endpoint") != "blocking_route" and p not in others:
@@ -168,7 +177,7 @@ def main():
                 # a loaded machine may stretch one): shown, not counted
                 log("  note: a block of no route: %s" % json.dumps(p))
         c.eq(len(mine), counts["block"], "one `blocked` push per time.sleep(0.3) request")
-        c.ok(not others, "no other route (awaiting, CPU, threadpool) produced a block",
+        c.ok(not others, "no awaiting or threadpool route produced a block",
              json.dumps(others)[:600])
         for p in mine:
             ok = (p.get("duration_ms", 0) >= 250 and p.get("thread") == "MainThread" and p.get("pid") == app.pid
@@ -203,8 +212,26 @@ def main():
         c.ok(e.get("max_ms", 0) >= 250 and e.get("total_ms", 0) >= 250 * (counts["block"] + 1)
              and str(e.get("file", "")).endswith("blocks_app.py"),
              "per_endpoint max_ms and total_ms of blocking_route", json.dumps(e))
-        c.ok(not any(k in per for k in ("awaiting_route", "cpu_route", "threadpool_route")),
-             "no per_endpoint row for the routes that do not block", json.dumps(list(per)))
+        c.ok(not any(k in per for k in ("awaiting_route", "threadpool_route")),
+             "no per_endpoint row for the awaiting and threadpool routes", json.dumps(list(per)))
+        # the recording's blocks file and the report's section
+        done = load.record_done or {}
+        path = done.get("blocks_file")
+        c.ok(isinstance(path, str) and os.path.isfile(path) and done.get("blocks", 0) >= len(mine),
+             "record_done names the recording's blocks file", json.dumps(done)[:600])
+        if path and os.path.isfile(path):
+            with open(path) as f:
+                doc = json.load(f)
+            rec = [b for b in doc.get("blocks", []) if b.get("endpoint") == "blocking_route"]
+            c.ok(path.endswith(".blocks.json") and doc.get("block_ms") == 100
+                 and sorted(key(b) for b in rec) == sorted(key(b) for b in mine),
+                 "the .blocks.json file holds the recording's blocks", json.dumps(doc)[:600])
+        text = (load.report or {}).get("text", "")
+        section = text[text.find("Slowest event-loop blocks"):] if "Slowest event-loop blocks" in text else ""
+        c.ok(section and "blocking_route (" in section and "run_endpoint_function (" in section
+             and " ms  blocking_route" in section,
+             "the report lists the slowest loop blocks with their stacks", section[:800] or text[-800:])
+        log(section[:1200])
         bad = harness.agent_error_lines(app.stderr())
         c.ok(not bad, "no agent errors on stderr", "\n".join(bad[:5]))
     finally:
