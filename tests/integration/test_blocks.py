@@ -250,6 +250,49 @@ def main():
         c.eq((status or {}).get("block_ms"), 1000, "status.block_ms is the setting")
     finally:
         app.terminate()
+
+    # ---- uvicorn --workers 2: the workers' blocks reach the root's clients ----
+    c.section("uvicorn --workers 2, --loop %s" % loop)
+    app = wsclient.AgentApp("blocks-%s-workers" % loop, kind="uvicorn")
+    app.cmd = [wsclient.APP_PYTHON, "-m", "uvicorn", "blocks_app:app", "--host", "127.0.0.1", "--port",
+               str(app.http_port), "--app-dir", harness.SPY_TARGETS, "--loop", loop, "--workers", "2"]
+    app.start()
+    try:
+        if not c.ok(app.wait_http(60) and app.wait_port(30), "the workers and the root's agent answer",
+                    app.describe()):
+            c.finish()
+
+        async def workers():
+            cl, hello = await wsclient.connect_hello(app.url, "root")
+            if hello is None:
+                return None
+            for _ in range(4):
+                await asyncio.get_event_loop().run_in_executor(None, get, app.base, "/block")
+                await asyncio.sleep(0.4)
+            end = time.monotonic() + 3.0      # a worker sends once a second
+            while time.monotonic() < end:
+                try:
+                    await cl.recv(0.2)
+                except asyncio.TimeoutError:
+                    pass
+            pushes = [p for p in cl.messages("blocked") if p.get("endpoint") == "blocking_route"]
+            blocks = await cl.command("blocks", "blocks")
+            status = await cl.command("status", "status")
+            await cl.close()
+            return pushes, blocks, status
+        got = wsclient.run_async(workers(), 90)
+        c.ok(got is not None, "a client of the root connected")
+        if got:
+            pushes, blocks, status = got
+            worker_pids = {p.get("pid") for p in status.get("processes", [])} - {app.pid}
+            listed = [b for b in blocks.get("blocks", []) if b.get("endpoint") == "blocking_route"]
+            c.eq(len(pushes), 4, "the root pushed one `blocked` per /block request, from the workers")
+            c.ok(len(listed) == 4 and all(b.get("pid") in worker_pids and b["duration_ms"] >= 250 for b in listed),
+                 "the root's `blocks` lists them with the workers' pids",
+                 "workers %s; %s" % (sorted(worker_pids), [(b.get("pid"), b.get("duration_ms")) for b in listed]))
+            c.ok(status.get("blocks", 0) >= 4, "the root's status counts them", str(status.get("blocks")))
+    finally:
+        app.terminate()
     c.finish()
 
 
