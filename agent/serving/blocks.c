@@ -697,7 +697,7 @@ static void on_tick(const struct spy_tick_thread *threads, int n, uint64_t now_n
             close_block(slot, &det.loops[slot], now_ns);
     }
     uint64_t cost = spy_now_ns() - t0;
-    if (atomic_load(&shared.cost_n) >= 4096) {
+    if (atomic_load(&shared.cost_n) >= SPY_COST_WINDOW) {   /* a moving window, like the walk cost */
         atomic_store(&shared.cost_ns, atomic_load(&shared.cost_ns) / 2);
         atomic_store(&shared.cost_n, atomic_load(&shared.cost_n) / 2);
     }
