@@ -184,6 +184,8 @@ static const struct setting settings[] = {
       INT_IN(task_rate, 0, 1000) },
     { .key = "task_cap", .accepted = "a whole number of tasks walked per snapshot from 2 to 4096",
       INT_IN(task_cap, 2, 4096) },
+    { .key = "block_ms", .accepted = "a whole number of milliseconds from 1 to 600000, or 0 to turn the event-loop "
+      "blocking detector off", INT_IN(block_ms, 0, 600000) },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -240,6 +242,7 @@ void spy_config_defaults(struct spy_config *c)
     c->max_clients = 32;
     c->task_rate = 20;
     c->task_cap = 64;
+    c->block_ms = 100;
 }
 
 /* Values are quoted in messages; keep them printable and short. */

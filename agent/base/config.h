@@ -34,6 +34,7 @@ struct spy_config {
     int max_clients;          /* WebSocket connections at once (also bounded by RLIMIT_NOFILE) */
     int task_rate;            /* asyncio task snapshots per second; 0 = off */
     int task_cap;             /* tasks walked per snapshot besides the running one */
+    int block_ms;             /* event-loop blocks this long or longer are reported; 0 = off */
 };
 
 void spy_config_defaults(struct spy_config *c);

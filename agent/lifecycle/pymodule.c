@@ -27,6 +27,8 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "agent.h"
+#include "blocks.h"
 #include "config.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -238,7 +240,9 @@ static PyObj *m_status(PyObj *self, PyObj *unused)
         || put(d, "task_cap", py.from_ll(st.task_cap)) || put(d, "tasks", py.from_ll(st.tasks))
         || put(d, "tasks_walked", py.from_ll(st.tasks_walked))
         || put(d, "task_snapshots", py.from_ull(st.task_snapshots))
-        || put(d, "task_cost_us", py.from_double(st.task_cost_us))) {
+        || put(d, "task_cost_us", py.from_double(st.task_cost_us))
+        || put(d, "blocks", py.from_ull(spy_blocks_total())) || put(d, "block_ms", py.from_ll(spy_agent.cfg.block_ms))
+        || put(d, "block_cost_us", py.from_double(spy_blocks_cost_us()))) {
         py.decref(d);
         return NULL;
     }
@@ -407,6 +411,58 @@ static PyObj *m_tasks(PyObj *self, PyObj *unused)
     return list;
 }
 
+static PyObj *block_dict(const struct spy_loop_block *b)
+{
+    PyObj *d = py.dict_new();
+    PyObj *frames = py.list_new(0);
+    if (!d || !frames)
+        goto fail;
+    for (uint32_t f = 0; f < b->nframes; f++) {
+        PyObj *fr = py.dict_new();
+        if (!fr || put(fr, "function", text(b->frames[f].function)) || put(fr, "file", text(b->frames[f].file))
+            || put(fr, "line", py.from_ll(b->frames[f].line)) || append(frames, fr))
+            goto fail;
+    }
+    if (put(d, "at", py.from_double(b->at)) || put(d, "duration_ms", py.from_ll(b->duration_ms))
+        || put(d, "thread", text(b->thread)) || put(d, "tid", py.from_ll(b->tid)) || put(d, "pid", py.from_ll(b->pid))
+        || put(d, "endpoint", text(b->endpoint)) || put(d, "endpoint_file", text(b->endpoint_file))
+        || put(d, "task", text(b->task)))
+        goto fail;
+    int rc = put(d, "frames", frames);
+    frames = NULL;
+    if (rc)
+        goto fail;
+    return d;
+fail:
+    if (d)
+        py.decref(d);
+    if (frames)
+        py.decref(frames);
+    return NULL;
+}
+
+static PyObj *m_blocks(PyObj *self, PyObj *unused)
+{
+    (void)self;
+    (void)unused;
+    struct spy_loop_block *v = NULL;
+    size_t n = 0;
+    uint64_t last;
+    if (spy_blocks_since(0, &v, &n, &last) != 0) {
+        py.err_set(*py.runtime_error, "spyagent: out of memory listing the loop blocks");
+        return NULL;
+    }
+    PyObj *list = py.list_new(0);
+    for (size_t i = 0; list && i < n; i++) {
+        if (append(list, block_dict(&v[i]))) {
+            py.decref(list);
+            list = NULL;
+        }
+    }
+    spy_loop_blocks_free(v, n);
+    return list;
+}
+
 static PyObj *m_reset(PyObj *self, PyObj *unused)
 {
     (void)self;
@@ -418,7 +474,7 @@ static PyObj *m_reset(PyObj *self, PyObj *unused)
 static struct method_def methods[] = {
     { "start", (void *)m_start, METH_VARARGS | METH_KEYWORDS,
       "start(**settings) -> bool\n\nStart the agent (settings as the SPY_* variables, lowercase, without SPY_:\n"
-      "rate, cpu_budget, ws_host, ws_port, data_dir, log, history, interval, max_memory, max_clients, enabled). True if it started,\n"
+      "rate, cpu_budget, ws_host, ws_port, data_dir, log, history, interval, max_memory, max_clients, block_ms, enabled). True if it started,\n"
       "False if it was already running or is disabled. A bad value raises ValueError." },
     { "stop", (void *)m_stop, METH_NOARGS, "stop()\n\nStop sampling (what was counted is kept)." },
     { "status", (void *)m_status, METH_NOARGS, "status() -> dict\n\nThe agent's state and counters." },
@@ -432,6 +488,10 @@ static struct method_def methods[] = {
       "('running', 'ready', 'waiting', 'created'), awaiting, awaited_by, pid and frames, innermost first. Empty until "
       "asyncio runs a loop on the main thread." },
     { "reset", (void *)m_reset, METH_NOARGS, "reset()\n\nForget the samples counted so far." },
+    { "blocks", (void *)m_blocks, METH_NOARGS,
+      "blocks() -> list[dict]\n\nThe recent event-loop blocks (a loop thread kept from its selector by one callback\n"
+      "for SPY_BLOCK_MS or more), oldest first: at, duration_ms, thread, tid, pid, endpoint,\n"
+      "endpoint_file, task, frames (the stack that held the loop, innermost first)." },
     { NULL, NULL, 0, NULL },
 };
 

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "blocks.h"
 #include "lifecycle.h"
 #include "categories.h"
 #include "log.h"
@@ -208,6 +209,7 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
     atomic_store(&a->effective_rate, cfg.rate);
     a->started_ns = spy_now_ns();
     a->task_roots_poll = spy_task_roots_poll;
+    spy_blocks_start(&a->cfg);      /* optional: the agent samples without it */
     if (spy_agent_spawn_sampler() != 0) {
         snprintf(err, errlen, "cannot start the sampler thread; the agent is off");
         goto out;
@@ -252,6 +254,7 @@ void spy_stop(void)
         if (a->sampler_joinable && !pthread_equal(a->sampler, pthread_self()))
             pthread_join(a->sampler, NULL);
         a->sampler_joinable = false;
+        spy_blocks_stop();
     }
     a->state = SPY_OFF;
     pthread_mutex_unlock(&a->life);

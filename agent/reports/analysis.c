@@ -44,7 +44,6 @@
 struct frame_facts {
     uint32_t fn;
     int8_t category;             /* -1: no rule */
-    bool dispatcher, library, loop, wait;
 };
 
 /* A small open-addressing map, u64 key -> u64 count. */
@@ -130,16 +129,43 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
-/* The loop itself rather than a callback: its innermost frame is an
- * event_loops frame (uvloop waits and works in C right under it) or a
- * loop_waits frame called straight from one (asyncio's selector). */
-static bool waiting(const struct frame_facts *facts, const uint32_t *ids, uint32_t depth)
+void spy_frame_role_of(const struct spy_categories *c, const char *function, const char *file,
+                       struct spy_frame_role *out)
+{
+    function = nz(function);
+    file = nz(file);
+    out->loop = spy_categories_event_loop(c, function, file);
+    out->wait = spy_categories_loop_wait(c, function, file);
+    out->dispatcher = spy_categories_dispatcher(c, function, file);
+    out->library = spy_categories_library(c, file);
+}
+
+bool spy_stack_on_loop(const struct spy_frame_role *roles, const uint32_t *ids, uint32_t depth)
+{
+    for (uint32_t k = 0; k < depth; k++)
+        if (roles[ids[k]].loop)
+            return true;
+    return false;
+}
+
+bool spy_stack_loop_waiting(const struct spy_frame_role *roles, const uint32_t *ids, uint32_t depth)
 {
     if (depth == 0)
         return false;
-    if (facts[ids[0]].loop)
+    if (roles[ids[0]].loop)
         return true;
-    return facts[ids[0]].wait && depth > 1 && facts[ids[1]].loop;
+    return roles[ids[0]].wait && depth > 1 && roles[ids[1]].loop;
+}
+
+int spy_stack_endpoint(const struct spy_frame_role *roles, const uint32_t *ids, uint32_t depth)
+{
+    for (uint32_t k = 0; k < depth; k++) {
+        if (!roles[ids[k]].dispatcher)
+            continue;
+        /* the innermost dispatcher: what it called, if that is the app's */
+        return k > 0 && !roles[ids[k - 1]].library ? (int)(k - 1) : -1;
+    }
+    return -1;
 }
 
 static uint64_t pairs_get(const struct pairs *m, uint64_t key)
@@ -171,7 +197,7 @@ static uint64_t stack_key(uint32_t thread, const uint32_t *ids, uint32_t depth)
  * that are mostly busy; those stay idle (the CPU samples around them already
  * count as blocking).  Samples already marked SPY_FLAG_LOOP_BLOCKED count.
  * 0, or -1 if out of memory. */
-static int loop_blocking(const struct spy_profile *p, const struct frame_facts *facts, bool *blocking)
+static int loop_blocking(const struct spy_profile *p, const struct spy_frame_role *roles, bool *blocking)
 {
     struct pairs busy = { 0 }, idle = { 0 };
     int rc = -1;
@@ -179,12 +205,10 @@ static int loop_blocking(const struct spy_profile *p, const struct frame_facts *
         for (size_t si = 0; si < p->nsamples; si++) {
             const struct spy_profile_sample *s = &p->samples[si];
             const uint32_t *ids = s->depth ? p->frame_ids + s->first : NULL;   /* none yet: NULL (found by tests/fuzz) */
-            bool loop = false;
-            for (uint32_t k = 0; k < s->depth && !loop; k++)
-                loop = facts[ids[k]].loop;
+            bool loop = spy_stack_on_loop(roles, ids, s->depth);
             if (pass == 0)
                 blocking[si] = (s->flags & SPY_FLAG_LOOP_BLOCKED) != 0;
-            if (!loop || waiting(facts, ids, s->depth) || (s->flags & SPY_FLAG_LOOP_BLOCKED))
+            if (!loop || spy_stack_loop_waiting(roles, ids, s->depth) || (s->flags & SPY_FLAG_LOOP_BLOCKED))
                 continue;
             uint64_t key = stack_key(s->thread, ids, s->depth);
             if (pass == 0) {
@@ -336,6 +360,7 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
 {
     struct spy_categories *own_rules = NULL;
     struct frame_facts *facts = NULL;
+    struct spy_frame_role *roles = NULL;
     struct strmap files = { 0 }, fnmap = { 0 };
     unsigned long long *masks = NULL;
     const char **file_names = NULL;
@@ -365,11 +390,12 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
 
     size_t nf = p->nframes ? p->nframes : 1;
     facts = calloc(nf, sizeof(*facts));
+    roles = calloc(nf, sizeof(*roles));
     masks = malloc(nf * sizeof(*masks));
     file_names = malloc(nf * sizeof(*file_names));
     a->fns = calloc(nf, sizeof(*a->fns));
     a->threads = calloc(p->nthreads ? p->nthreads : 1, sizeof(*a->threads));
-    if (!facts || !masks || !file_names || !a->fns || !a->threads || strmap_init(&files, nf) != 0
+    if (!facts || !roles || !masks || !file_names || !a->fns || !a->threads || strmap_init(&files, nf) != 0
         || strmap_init(&fnmap, nf) != 0)
         goto oom;
 
@@ -397,7 +423,6 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
             f->function = fn;
             f->file = file;
             f->line = fr->firstlineno > 0 ? fr->firstlineno : fr->line;
-            f->library = spy_categories_library(rules, file);
             fnmap.slots[h] = a->nfns++;
         } else {
             struct spy_fn_stat *f = &a->fns[fnmap.slots[h]];
@@ -407,10 +432,8 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         }
         facts[i].fn = fnmap.slots[h];
         facts[i].category = (int8_t)spy_categories_match(rules, mask, fn);
-        facts[i].dispatcher = spy_categories_dispatcher(rules, fn, file);
-        facts[i].library = a->fns[facts[i].fn].library;
-        facts[i].loop = spy_categories_event_loop(rules, fn, file);
-        facts[i].wait = spy_categories_loop_wait(rules, fn, file);
+        spy_frame_role_of(rules, fn, file, &roles[i]);
+        a->fns[facts[i].fn].library = roles[i].library;
     }
 
     /* ---- per sample ---- */
@@ -418,7 +441,7 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
     ep_index = malloc((a->nfns ? a->nfns : 1) * sizeof(*ep_index));
     a->endpoints = calloc(a->nfns ? a->nfns : 1, sizeof(*a->endpoints));
     blocking = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*blocking));
-    if (!stamp || !ep_index || !a->endpoints || !blocking || loop_blocking(p, facts, blocking) != 0)
+    if (!stamp || !ep_index || !a->endpoints || !blocking || loop_blocking(p, roles, blocking) != 0)
         goto oom;
     memset(ep_index, 0xff, (a->nfns ? a->nfns : 1) * sizeof(*ep_index));
     for (uint32_t t = 0; t < p->nthreads; t++)
@@ -438,10 +461,8 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         if (s->flags & SPY_FLAG_GIL)
             a->gil += n;
         /* on an event loop's thread; the loop itself (waiting, or its C code) */
-        bool loop = false;
-        for (uint32_t k = 0; k < s->depth && !loop; k++)
-            loop = facts[ids[k]].loop;
-        bool loop_itself = loop && waiting(facts, ids, s->depth);
+        bool loop = spy_stack_on_loop(roles, ids, s->depth);
+        bool loop_itself = loop && spy_stack_loop_waiting(roles, ids, s->depth);
         bool offcpu = blocking[si];
         if (loop)
             ts->loop = true;
@@ -459,7 +480,6 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         /* category: innermost matching frame, stopping at unmatched app code */
         int cat = SPY_CAT_OTHER;
         uint32_t decider = s->depth ? facts[ids[0]].fn : NONE;
-        uint32_t disp = NONE;      /* innermost dispatcher's position */
         bool decided = false;
         for (uint32_t k = 0; k < s->depth; k++) {
             const struct frame_facts *ff = &facts[ids[k]];
@@ -468,13 +488,11 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
                     cat = ff->category;
                     decider = ff->fn;
                     decided = true;
-                } else if (!ff->library) {
+                } else if (!roles[ids[k]].library) {
                     decider = ff->fn;
                     decided = true;
                 }
             }
-            if (ff->dispatcher && disp == NONE)
-                disp = k;
         }
         a->cat[cat] += n;
         ts->cat[cat] += n;
@@ -498,8 +516,9 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         }
 
         /* endpoint: the application frame just inside the innermost dispatcher */
-        if (disp != NONE && disp > 0 && !facts[ids[disp - 1]].library) {
-            uint32_t f = facts[ids[disp - 1]].fn;
+        int ep_at = spy_stack_endpoint(roles, ids, s->depth);
+        if (ep_at >= 0) {
+            uint32_t f = facts[ids[ep_at]].fn;
             if (ep_index[f] == NONE) {
                 ep_index[f] = a->nendpoints;
                 a->endpoints[a->nendpoints++].fn = f;
@@ -567,6 +586,7 @@ cleanup:
         spy_analysis_free(a);
     spy_categories_free(own_rules);
     free(facts);
+    free(roles);
     free(masks);
     free(file_names);
     free(files.slots);
@@ -642,7 +662,7 @@ void spy_duration_text(double duration, int rate, char *buf, size_t cap)
 int spy_mark_loop_blocking(struct spy_profile *p, const struct spy_categories *rules, char *err, size_t errlen)
 {
     struct spy_categories *own_rules = NULL;
-    struct frame_facts *facts = NULL;
+    struct spy_frame_role *roles = NULL;
     bool *blocking = NULL;
     int rc = -1;
 
@@ -655,17 +675,15 @@ int spy_mark_loop_blocking(struct spy_profile *p, const struct spy_categories *r
             return -1;
         rules = own_rules;
     }
-    facts = calloc(p->nframes ? p->nframes : 1, sizeof(*facts));
-    if (!facts) {
+    roles = calloc(p->nframes ? p->nframes : 1, sizeof(*roles));
+    if (!roles) {
         snprintf(err, errlen, "out of memory marking the profile");
         goto cleanup;
     }
-    for (uint32_t i = 0; i < p->nframes; i++) {
-        facts[i].loop = spy_categories_event_loop(rules, nz(p->frames[i].function), nz(p->frames[i].file));
-        facts[i].wait = spy_categories_loop_wait(rules, nz(p->frames[i].function), nz(p->frames[i].file));
-    }
+    for (uint32_t i = 0; i < p->nframes; i++)
+        spy_frame_role_of(rules, p->frames[i].function, p->frames[i].file, &roles[i]);
     blocking = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*blocking));
-    if (!blocking || loop_blocking(p, facts, blocking) != 0) {
+    if (!blocking || loop_blocking(p, roles, blocking) != 0) {
         snprintf(err, errlen, "out of memory marking the profile");
         goto cleanup;
     }
@@ -675,7 +693,7 @@ int spy_mark_loop_blocking(struct spy_profile *p, const struct spy_categories *r
     rc = 0;
 
 cleanup:
-    free(facts);
+    free(roles);
     free(blocking);
     spy_categories_free(own_rules);
     return rc;

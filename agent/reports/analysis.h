@@ -76,6 +76,29 @@ struct spy_analysis {
     char rules[128];             /* where the category rules came from */
 };
 
+/* What the event-loop and endpoint rules need to know of one frame; the
+ * analysis applies them to profiles, the live loop-block detector
+ * (agent/serving/blocks.c) to the store's stacks, with the same code. */
+struct spy_frame_role {
+    bool loop;                   /* an "event_loops" frame: runs an event loop */
+    bool wait;                   /* a "loop_waits" frame: where a loop waits for I/O */
+    bool dispatcher;             /* an "endpoints" frame: calls a web endpoint */
+    bool library;                /* not the application's code */
+};
+
+void spy_frame_role_of(const struct spy_categories *c, const char *function, const char *file,
+                       struct spy_frame_role *out);
+/* Over a stack given as frame ids (innermost first) into `roles`: */
+/* True if some frame runs an event loop: the stack is on a loop's thread. */
+bool spy_stack_on_loop(const struct spy_frame_role *roles, const uint32_t *ids, uint32_t depth);
+/* True if it is the loop itself, not a callback: its innermost frame is an
+ * event_loops frame (uvloop waits and works in C right under it) or a
+ * loop_waits frame called straight from one (asyncio's selector). */
+bool spy_stack_loop_waiting(const struct spy_frame_role *roles, const uint32_t *ids, uint32_t depth);
+/* The position of the endpoint frame (the application frame just inside
+ * the innermost dispatcher), or -1 if the stack has none. */
+int spy_stack_endpoint(const struct spy_frame_role *roles, const uint32_t *ids, uint32_t depth);
+
 /* 0, or -1 with err (bad profile, out of memory).  `c` may be NULL: the
  * default rules (SPY_CATEGORIES or built in), whose errors are reported. */
 int spy_analyse(const struct spy_profile *p, const struct spy_categories *c, struct spy_analysis *a,

@@ -6,6 +6,7 @@
 #define SPY_REPORT_H
 
 #include "categories.h"
+#include "loop_blocks.h"
 #include "profile.h"
 #include "sink.h"
 
@@ -13,7 +14,16 @@ struct spy_report_options {
     int top;                                  /* functions listed; <= 0: 20 */
     const struct spy_categories *categories;  /* NULL: SPY_CATEGORIES or the built-in rules */
     const char *title;                        /* NULL: from the profile */
+    /* event-loop blocks of the span (agent/serving/blocks.c): the report
+     * lists the slowest with their stacks; none given, no such section */
+    bool blocks_given;
+    const struct spy_loop_block *blocks;
+    size_t nblocks;
+    int block_ms;                             /* the threshold they were found with */
 };
+
+#define SPY_REPORT_BLOCKS 5                   /* slowest loop blocks a report lists */
+#define SPY_REPORT_BLOCK_FRAMES 12            /* frames shown of each */
 
 int spy_report_text(const struct spy_profile *p, const struct spy_report_options *o, struct spy_sink *s);
 int spy_report_html(const struct spy_profile *p, const struct spy_report_options *o, struct spy_sink *s);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "analysis.h"
 #include "figures.h"
@@ -186,6 +187,50 @@ static void card(struct spy_sink *s, const char *k, const char *v, const char *d
     spy_sink_puts(s, "</div></div>\n");
 }
 
+/* The slowest event-loop blocks of the span, each with its stack. */
+static void put_loop_blocks(struct spy_sink *s, const struct spy_report_options *o)
+{
+    size_t order[SPY_REPORT_BLOCKS];
+    size_t n = spy_loop_blocks_slowest(o->blocks, o->nblocks, order, SPY_REPORT_BLOCKS);
+    spy_sink_printf(s, "<section id=\"loop-blocks\"><h2>Slowest event-loop blocks</h2>\n<p class=\"note\">%zu "
+                    "block%s of %d ms or more: the loop's thread kept from its selector by one callback (every "
+                    "other request on that loop waited). The stack that held the loop, innermost frame first.</p>\n",
+                    o->nblocks, o->nblocks == 1 ? "" : "s", o->block_ms);
+    if (n == 0)
+        spy_sink_puts(s, "<p>None.</p>\n");
+    else
+        spy_sink_puts(s, "<ol class=\"blocks\">\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct spy_loop_block *b = &o->blocks[order[i]];
+        char when[32] = "?";
+        time_t t = (time_t)b->at;
+        struct tm tm;
+        if (localtime_r(&t, &tm))
+            strftime(when, sizeof(when), "%H:%M:%S", &tm);
+        spy_sink_printf(s, "<li><details><summary><b>%" PRId64 " ms</b> ", b->duration_ms);
+        spy_sink_xml_str(s, b->endpoint ? b->endpoint : "no endpoint");
+        if (b->endpoint_file) {
+            spy_sink_puts(s, " <span class=\"note\">(");
+            spy_sink_xml_str(s, spy_short_file(b->endpoint_file));
+            spy_sink_puts(s, ")</span>");
+        }
+        spy_sink_puts(s, " &mdash; thread ");
+        spy_sink_xml_str(s, b->thread[0] ? b->thread : "?");
+        spy_sink_printf(s, " (tid %d, pid %d) at %s</summary>\n<ol class=\"stack\">", b->tid, b->pid, when);
+        for (uint32_t k = 0; k < b->nframes && k < SPY_REPORT_BLOCK_FRAMES * 4; k++) {
+            spy_sink_puts(s, "<li><code>");
+            spy_sink_xml_str(s, b->frames[k].function);
+            spy_sink_puts(s, "</code> <span class=\"note\">");
+            spy_sink_xml_str(s, spy_short_file(b->frames[k].file));
+            spy_sink_printf(s, ":%d</span></li>", b->frames[k].line);
+        }
+        spy_sink_puts(s, "</ol></details></li>\n");
+    }
+    if (n)
+        spy_sink_puts(s, "</ol>\n");
+    spy_sink_puts(s, "</section>\n");
+}
+
 int spy_report_html(const struct spy_profile *p, const struct spy_report_options *o, struct spy_sink *s)
 {
     struct spy_analysis a;
@@ -314,6 +359,9 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
                         f->own, max_own ? 100.0 * (double)f->own / (double)max_own : 0);
     }
     spy_sink_puts(s, "</tbody></table></div></section>\n");
+
+    if (o->blocks_given)
+        put_loop_blocks(s, o);
 
     spy_sink_puts(s, "<section id=\"threads\"><h2>Threads</h2>\n<div class=\"scroll\"><table class=\"sortable\" "
                      "id=\"threads-table\"><thead><tr><th>thread</th><th class=\"n\">tid</th>"

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "analysis.h"
 #include "figures.h"
@@ -38,6 +39,35 @@ static void put_wrapped(struct spy_sink *s, const char *text, int indent, int wi
         p = end;
         while (*p == ' ')
             p++;
+    }
+}
+
+/* The slowest event-loop blocks of the span, each with the stack that
+ * held the loop, innermost first. */
+static void put_loop_blocks(struct spy_sink *s, const struct spy_report_options *o)
+{
+    size_t order[SPY_REPORT_BLOCKS];
+    size_t n = spy_loop_blocks_slowest(o->blocks, o->nblocks, order, SPY_REPORT_BLOCKS);
+    spy_sink_printf(s, "\nSlowest event-loop blocks (%zu block%s of %d ms or more: the loop's thread kept from its "
+                    "selector by one callback)\n", o->nblocks, o->nblocks == 1 ? "" : "s", o->block_ms);
+    if (n == 0)
+        spy_sink_puts(s, "  none.\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct spy_loop_block *b = &o->blocks[order[i]];
+        char when[32] = "?";
+        time_t t = (time_t)b->at;
+        struct tm tm;
+        if (localtime_r(&t, &tm))
+            strftime(when, sizeof(when), "%H:%M:%S", &tm);
+        spy_sink_printf(s, "  %zu. %6" PRId64 " ms  %s (%s)  thread %s (tid %d, pid %d) at %s\n", i + 1,
+                        b->duration_ms, b->endpoint ? b->endpoint : "no endpoint",
+                        b->endpoint_file ? spy_short_file(b->endpoint_file) : "-", b->thread[0] ? b->thread : "?",
+                        b->tid, b->pid, when);
+        for (uint32_t k = 0; k < b->nframes && k < SPY_REPORT_BLOCK_FRAMES; k++)
+            spy_sink_printf(s, "        %s (%s:%d)\n", b->frames[k].function, spy_short_file(b->frames[k].file),
+                            b->frames[k].line);
+        if (b->nframes > SPY_REPORT_BLOCK_FRAMES)
+            spy_sink_printf(s, "        ... %u more\n", b->nframes - SPY_REPORT_BLOCK_FRAMES);
     }
 }
 
@@ -150,6 +180,8 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
         }
         put_wrapped(s, adv->text, 5, 78);
     }
+    if (o->blocks_given)
+        put_loop_blocks(s, o);
     spy_analysis_free(&a);
     return s->failed ? -1 : 0;
 }

@@ -18,6 +18,20 @@
 
 enum spy_state { SPY_OFF = 0, SPY_RUNNING, SPY_STOPPING };
 
+/* One thread of a tick, as the sampler hands it to the tick hook. */
+struct spy_tick_thread {
+    int slot;                      /* its store slot */
+    uint32_t stack;                /* interned stack, SPY_INTERN_NONE if none this tick (empty, torn) */
+    bool idle, gil;                /* the flags its sample was counted with */
+};
+
+/* Called by the sampler thread after each tick, outside the store lock,
+ * with every thread the tick walked; `now_ns` is the tick's
+ * CLOCK_MONOTONIC time.  A higher layer registers it (the loop-block
+ * detector, agent/serving/blocks.c); it must be quick and must not take
+ * the store lock for long. */
+typedef void (*spy_tick_hook_fn)(const struct spy_tick_thread *threads, int n, uint64_t now_ns);
+
 #define SPY_COST_WINDOW 128
 
 struct spy_agent {
@@ -58,6 +72,9 @@ struct spy_agent {
     /* set by the lifecycle before the sampler starts: called by the
      * sampler every tick to have the roots captured (cheap once found) */
     void (*task_roots_poll)(uint64_t now_ns);
+
+    /* the tick hook, NULL if none */
+    _Atomic(spy_tick_hook_fn) tick_hook;
 };
 
 /* Code objects resolved to function, file and line for on-demand answers

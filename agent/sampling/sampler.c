@@ -121,6 +121,7 @@ struct sampler {
     uint32_t *stack;
     char (*names)[64];
     bool *name_ok;
+    struct spy_tick_thread *hooked;    /* what the tick hook is given */
     uint64_t tick;
     uint64_t rng;                  /* xorshift state for the jitter */
     struct spy_task_sampler tasks;
@@ -294,6 +295,7 @@ static int tick(struct sampler *sm, uint64_t now_ns)
         bool idle = !m->busy;
         sl->idle = idle;
         sl->gil = t->gil;
+        sm->hooked[i] = (struct spy_tick_thread){ .slot = slot, .stack = SPY_INTERN_NONE, .idle = idle, .gil = t->gil };
         sl->last_seen_tick = sm->tick;
         if (t->truncated && t->depth < SPY_MAX_DEPTH) {
             dropped++;              /* a torn walk: never reported as data */
@@ -328,6 +330,7 @@ static int tick(struct sampler *sm, uint64_t now_ns)
             }
         }
         unsigned flags = (idle ? SPY_FLAG_IDLE : 0) | (t->gil ? SPY_FLAG_GIL : 0);
+        sm->hooked[i].stack = stack;
         count_sample(sm, s, i, slot, stack, flags);
         sl->samples++;
     }
@@ -354,6 +357,10 @@ static int tick(struct sampler *sm, uint64_t now_ns)
         }
         sl->name_checked_sec = sec;
     }
+
+    spy_tick_hook_fn hook = atomic_load(&a->tick_hook);
+    if (hook)
+        hook(sm->hooked, n, now_ns);
 
     atomic_store(&a->threads_seen, (uint64_t)n);
     atomic_fetch_add(&a->torn, ws.torn);
@@ -413,6 +420,7 @@ static void sampler_free(struct sampler *sm)
     free(sm->stack);
     free(sm->names);
     free(sm->name_ok);
+    free(sm->hooked);
     spy_symbols_free(&sm->sym);
     spy_task_sampler_free(&sm->tasks);
 }
@@ -523,7 +531,8 @@ void *spy_sampler_main(void *arg)
     spy_task_sampler_init(&sm.tasks, spy_task_reader_for(a->py.major, a->py.minor), a->cfg.task_cap,
                           spy_now_ns() ^ 0x5851f42d4c957f2dULL);
     atomic_store(&a->task_effective_rate, a->cfg.task_rate);
-    if (!sm.raw || !sm.memo || !sm.pend || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
+    sm.hooked = calloc(SPY_MAX_THREADS, sizeof(*sm.hooked));
+    if (!sm.hooked || !sm.raw || !sm.memo || !sm.pend || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
         || spy_symbols_init(&sm.sym, a->py.reader, &a->py.ip) != 0) {
         spy_log(SPY_LOG_ERROR, "out of memory starting the sampler; the agent is off");
         sampler_free(&sm);

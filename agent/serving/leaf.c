@@ -14,6 +14,7 @@
  *   F <frame> <first line> <line> <function> <file>
  *   K <stack> <frame>,<frame>,...                innermost first
  *   C <slot> <flags> <stack> <count>             samples of one second
+ *   B <block JSON>                               an event-loop block (blocks.h)
  *
  * and it answers the root's one request, "dump", with "D <dump JSON>".
  * If the root goes away the leaf keeps sampling and tries to reconnect.
@@ -40,6 +41,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent.h"
+#include "blocks.h"
 #include "registry.h"
 #include "log.h"
 #include "threads.h"
@@ -202,6 +204,39 @@ static void build_batch(struct out *o, struct sent *st, int64_t *last)
     *last = newest;
 }
 
+/* The event-loop blocks that ended since *sent, one B line each (a line
+ * stays under the root's 64 KiB: a stack too long for it is cut). */
+static void add_blocks(struct out *o, uint64_t *sent)
+{
+    if (spy_blocks_seq() == *sent)
+        return;
+    struct spy_loop_block *v = NULL;
+    size_t n = 0;
+    uint64_t last = *sent;
+    if (spy_blocks_since(*sent, &v, &n, &last) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char *text = NULL;
+        uint32_t all = v[i].nframes;
+        for (;;) {
+            cJSON *j = spy_block_json(&v[i]);
+            text = j ? cJSON_PrintUnformatted(j) : NULL;
+            cJSON_Delete(j);
+            if (!text || strlen(text) < 60000 || v[i].nframes == 0)
+                break;
+            free(text);
+            text = NULL;
+            v[i].nframes /= 2;
+        }
+        v[i].nframes = all;        /* every frame is freed below */
+        if (text)
+            put(o, "B\t%s\n", text);
+        free(text);
+    }
+    spy_loop_blocks_free(v, n);
+    *sent = last;
+}
+
 /* The root serving our port for our tree, from the registry: its pid and
  * socket path (after a takeover the root is another worker of the tree). */
 static int find_root(char *path, size_t cap)
@@ -293,6 +328,7 @@ static void *leaf_main(void *arg)
         || spy_counts_init(&st.stacks, 4096) != 0)
         goto out;
     int64_t last = (int64_t)(spy_now_ns() / 1000000000ULL) - 1;
+    uint64_t blocks_sent = spy_blocks_seq();   /* the root hears of blocks that end from now on */
     char in[4096];
     size_t inlen = 0;
     int fd = -1;
@@ -344,6 +380,7 @@ static void *leaf_main(void *arg)
             continue;
         struct out o = { 0 };
         build_batch(&o, &st, &last);
+        add_blocks(&o, &blocks_sent);
         if (o.len > 0 && (o.failed || send_all(fd, o.buf, o.len) != 0)) {
             close(fd);
             fd = -1;

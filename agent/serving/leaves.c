@@ -33,7 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "agent.h"
+#include "blocks.h"
 #include "log.h"
 #include "threads.h"
 #include "registry.h"
@@ -178,6 +181,23 @@ static void handle_line(struct leaf_conn *l, char *line)
             pthread_mutex_lock(&lv.lock);
             l->info.samples += (flags & SPY_FLAG_TASK) ? 0 : count;    /* task ms are no samples */
             pthread_mutex_unlock(&lv.lock);
+        }
+        break;
+    case 'B':
+        /* a worker's event-loop block: counted, kept and pushed as ours */
+        if (n >= 2 && l->info.pid > 0) {
+            cJSON *j = cJSON_Parse(f[1]);
+            struct spy_loop_block b;
+            char err[160] = "";
+            if (j && spy_block_from_json(j, &b, err, sizeof(err)) == 0) {
+                if (b.pid <= 0)
+                    b.pid = l->info.pid;
+                spy_blocks_add(&b);
+            } else {
+                spy_log(SPY_LOG_DEBUG, "worker %d sent a block that does not parse: %s", l->info.pid,
+                        err[0] ? err : "not JSON");
+            }
+            cJSON_Delete(j);
         }
         break;
     case 'D':

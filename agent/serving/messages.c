@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent.h"
+#include "blocks.h"
 #include "leaves.h"
 #include "procinfo.h"
 #include "registry.h"
@@ -258,6 +259,9 @@ char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int r
     cJSON_AddItemToObject(o, "processes", processes());
     add_num(o, "clients", clients);
     add_num(o, "frames_dropped", (double)frames_dropped);
+    add_num(o, "blocks", (double)spy_blocks_total());
+    add_num(o, "block_ms", spy_agent.cfg.block_ms);
+    add_num(o, "block_cost_us", spy_blocks_cost_us());
     if (recording) {
         cJSON *r = cJSON_CreateObject();
         add_num(r, "seconds", rec_seconds);
@@ -326,6 +330,50 @@ char *spy_msg_tasks(const struct spy_tasks_result *r, int pid, const char *id)
     cJSON_AddBoolToObject(o, "available", r->available);
     add_num(o, "omitted", r->omitted);
     add_num(o, "pid", pid);
+    return finish(o);
+}
+
+char *spy_msg_blocked(const struct spy_loop_block *b)
+{
+    cJSON *o = begin("blocked", "");
+    cJSON *body = spy_block_json(b);
+    if (!o || !body) {
+        cJSON_Delete(o);
+        cJSON_Delete(body);
+        return NULL;
+    }
+    while (body->child) {
+        cJSON *it = cJSON_DetachItemViaPointer(body, body->child);
+        cJSON_AddItemToObject(o, it->string, it);
+    }
+    cJSON_Delete(body);
+    return finish(o);
+}
+
+char *spy_msg_blocks(const char *id)
+{
+    struct spy_loop_block *v = NULL;
+    size_t n = 0;
+    uint64_t last;
+    cJSON *o = begin("blocks", id);
+    cJSON *arr = cJSON_CreateArray();
+    cJSON *eps = spy_blocks_per_endpoint_json();
+    if (!o || !arr || !eps || spy_blocks_since(0, &v, &n, &last) != 0) {
+        cJSON_Delete(o);
+        cJSON_Delete(arr);
+        cJSON_Delete(eps);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON *b = spy_block_json(&v[i]);
+        if (b)
+            cJSON_AddItemToArray(arr, b);
+    }
+    spy_loop_blocks_free(v, n);
+    cJSON_AddItemToObject(o, "blocks", arr);
+    add_num(o, "total", (double)spy_blocks_total());
+    add_num(o, "block_ms", spy_agent.cfg.block_ms);
+    cJSON_AddItemToObject(o, "per_endpoint", eps);
     return finish(o);
 }
 

@@ -18,6 +18,11 @@ char *spy_msg_help(const char *id);
 char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool idle, const char *id);
 char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int rec_seconds, double rec_elapsed,
                      unsigned rec_formats, uint64_t rec_samples, const char *id);
+/* {"type":"blocked",...}: one event-loop block (blocks.h), pushed when it ends. */
+struct spy_loop_block;
+char *spy_msg_blocked(const struct spy_loop_block *b);
+/* {"type":"blocks","blocks":[...],"total":N,"per_endpoint":[...]} */
+char *spy_msg_blocks(const char *id);
 char *spy_msg_dump(const struct spy_dump_result *dump, const char *id);
 /* The `tasks` reply: this process's pending asyncio tasks (spy_tasks). */
 char *spy_msg_tasks(const struct spy_tasks_result *r, int pid, const char *id);

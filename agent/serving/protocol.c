@@ -41,6 +41,7 @@ const struct spy_cmd_help spy_cmd_help[] = {
       "record S seconds (1-3600) to files; stop early; or write the last S seconds at once" },
     { "report", "report [text|html] [S]",
       "a performance report: of the last S seconds, else of the last recording, else since start" },
+    { "blocks", "blocks", "the recent event-loop blocks (SPY_BLOCK_MS or longer), counts per endpoint" },
     { "rate", "rate HZ", "change the sampling rate (1-10000 Hz)" },
     { "reset", "reset", "start the live aggregate again" },
     { "auth", "auth TOKEN", "present the token when the agent requires one" },
@@ -231,6 +232,7 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
     long v;
     if (strcmp(c, "help") == 0) { cmd->kind = SPY_CMD_HELP; return no_args(c, na, err); }
     if (strcmp(c, "status") == 0) { cmd->kind = SPY_CMD_STATUS; return no_args(c, na, err); }
+    if (strcmp(c, "blocks") == 0) { cmd->kind = SPY_CMD_BLOCKS; return no_args(c, na, err); }
     if (strcmp(c, "pause") == 0) { cmd->kind = SPY_CMD_PAUSE; return no_args(c, na, err); }
     if (strcmp(c, "resume") == 0) { cmd->kind = SPY_CMD_RESUME; return no_args(c, na, err); }
     if (strcmp(c, "dump") == 0) {
@@ -437,6 +439,9 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
         rc = 0;
     } else if (!strcmp(name, "tasks")) {
         cmd->kind = SPY_CMD_TASKS;
+        rc = check_members(obj, name, " ", err);
+    } else if (!strcmp(name, "blocks")) {
+        cmd->kind = SPY_CMD_BLOCKS;
         rc = check_members(obj, name, " ", err);
     } else if (!strcmp(name, "help") || !strcmp(name, "status") || !strcmp(name, "pause") || !strcmp(name, "resume")
         || !strcmp(name, "reset")) {

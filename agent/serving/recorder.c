@@ -26,8 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "agent.h"
 #include "analysis.h"
+#include "blocks.h"
 #include "messages.h"
 #include "procinfo.h"
 #include "profile.h"
@@ -37,11 +40,51 @@
 #include "report.h"
 #include "writers.h"
 
+/* The event-loop blocks of the job's span, for the report and the
+ * .blocks.json file (set by spy_record_write for its own thread). */
+static _Thread_local struct {
+    struct spy_loop_block *v;
+    size_t n;
+    bool ok;
+} span_blocks;
+
 /* The HTML report as a file format (the report command). */
 static int write_report_html(const struct spy_profile *p, const struct spy_write_options *o, struct spy_sink *s)
 {
-    struct spy_report_options ro = { .top = 20, .categories = NULL, .title = o->title };
+    struct spy_report_options ro = { .top = 20, .categories = NULL, .title = o->title,
+                                      .blocks_given = span_blocks.ok && spy_agent.cfg.block_ms > 0, .blocks = span_blocks.v,
+                                      .nblocks = span_blocks.n, .block_ms = spy_agent.cfg.block_ms };
     return spy_report_html(p, &ro, s);
+}
+
+/* The blocks of the span as {"block_ms":N,"blocks":[...]} (oldest first). */
+static int write_blocks_json(struct spy_sink *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_CreateArray();
+    if (!o || !arr) {
+        cJSON_Delete(o);
+        cJSON_Delete(arr);
+        snprintf(s->error, sizeof(s->error), "out of memory writing the loop blocks");
+        return -1;
+    }
+    cJSON_AddNumberToObject(o, "block_ms", spy_agent.cfg.block_ms);
+    for (size_t i = 0; i < span_blocks.n; i++) {
+        cJSON *b = spy_block_json(&span_blocks.v[i]);
+        if (b)
+            cJSON_AddItemToArray(arr, b);
+    }
+    cJSON_AddItemToObject(o, "blocks", arr);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text) {
+        snprintf(s->error, sizeof(s->error), "out of memory writing the loop blocks");
+        return -1;
+    }
+    spy_sink_puts(s, text);
+    spy_sink_puts(s, "\n");
+    free(text);
+    return s->failed ? -1 : 0;
 }
 
 struct format {
@@ -95,6 +138,16 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
         return spy_msg_record_done(job->reply, NULL, 0, 0, job->duration, 0, why, job->id);
     }
 
+    /* the loop blocks that started in the span */
+    double now = (double)time(NULL);
+    double from = job->span == SPY_SPAN_WINDOW ? now - job->window : job->start_time;
+    double to = job->span == SPY_SPAN_WINDOW ? now + 1 : job->start_time + job->duration + 1;
+    if (job->span == SPY_SPAN_ALL) {
+        from = 0;
+        to = now + 1;
+    }
+    span_blocks.ok = spy_blocks_between(from, to, &span_blocks.v, &span_blocks.n) == 0;
+
     char program[64], stamp[32], base[160];
     spy_proc_program(program, sizeof(program));
     time_t t = (time_t)job->start_time;
@@ -115,9 +168,11 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
             pids[npids++] = pid;
     }
     int nsets = npids > 1 ? npids + 1 : 1;
-    files = calloc((size_t)nsets * 5, sizeof(*files));
+    files = calloc((size_t)nsets * 5 + 1, sizeof(*files));
     if (!files) {
         spy_profile_free(&prof);
+        spy_loop_blocks_free(span_blocks.v, span_blocks.n);
+        memset(&span_blocks, 0, sizeof(span_blocks));
         return spy_msg_record_done(job->reply, NULL, 0, busy, job->duration, unique, "out of memory", job->id);
     }
     struct spy_write_options opt = { .include_idle = false, .by_thread = false, .title = program };
@@ -177,9 +232,57 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
         if (pid)
             spy_profile_view_free(&one);
     }
+    /* a recording's loop blocks, beside its profiles: <base>.blocks.json,
+     * named in record_done as "blocks_file" (not among "files", which are
+     * the formats asked for) */
+    char blocks_path[1200] = "";
+    if (!error[0] && span_blocks.n > 0 && !(job->formats & SPY_FMT_REPORT_HTML)) {
+        char name[256];
+        snprintf(name, sizeof(name), "%s.blocks.json", base);
+        for (int k = 2; k < 100; k++) {
+            char probe[PATH_MAX + 300];
+            snprintf(probe, sizeof(probe), "%s/%s", job->data_dir, name);
+            if (access(probe, F_OK) != 0)
+                break;
+            snprintf(name, sizeof(name), "%s-%d.blocks.json", base, k);
+        }
+        struct spy_sink sink;
+        if (spy_sink_file(&sink, job->data_dir, name) != 0) {
+            snprintf(error, sizeof(error), "%s", sink.error);
+        } else {
+            int wrc = write_blocks_json(&sink);
+            int crc = spy_sink_close(&sink);
+            char dir[PATH_MAX];
+            if (wrc != 0 || crc != 0) {
+                snprintf(error, sizeof(error), "%s", sink.error[0] ? sink.error : "writing failed");
+            } else {
+                if (!realpath(job->data_dir, dir))
+                    snprintf(dir, sizeof(dir), "%s", job->data_dir);
+                if (snprintf(blocks_path, sizeof(blocks_path), "%s/%s", dir, name) >= (int)sizeof(blocks_path)) {
+                    snprintf(error, sizeof(error), "the path of %.200s in %.300s... is too long", name, dir);
+                    blocks_path[0] = '\0';
+                }
+            }
+        }
+    }
+    size_t nblocks = span_blocks.n;
+    spy_loop_blocks_free(span_blocks.v, span_blocks.n);
+    memset(&span_blocks, 0, sizeof(span_blocks));
     spy_profile_free(&prof);
     char *msg = spy_msg_record_done(job->reply, files, nfiles, busy, job->duration, unique, error[0] ? error : NULL,
                                     job->id);
     free(files);
+    if (msg && blocks_path[0]) {
+        cJSON *o = cJSON_Parse(msg);
+        char *with = NULL;
+        if (o && cJSON_AddStringToObject(o, "blocks_file", blocks_path)
+            && cJSON_AddNumberToObject(o, "blocks", (double)nblocks))
+            with = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (with) {
+            free(msg);
+            msg = with;
+        }
+    }
     return msg;
 }

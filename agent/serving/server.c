@@ -57,6 +57,7 @@
 #include "profile.h"
 #include <cjson/cJSON.h>
 
+#include "blocks.h"
 #include "leaves.h"
 #include "recorder.h"
 #include "registry.h"
@@ -119,7 +120,8 @@ static struct {
     int nclients;
     uint64_t next_serial;
     atomic_uint_fast64_t frames_dropped;
-    lws_sorted_usec_list_t sul_push, sul_record, sul_watch, sul_accept;
+    lws_sorted_usec_list_t sul_push, sul_record, sul_watch, sul_accept, sul_blocks;
+    uint64_t blocks_pushed;   /* sequence number of the last block pushed */
 
     /* our listening socket, polled by lws as a raw file */
     int listen_fd;
@@ -220,6 +222,32 @@ static struct client *find_client(uint64_t serial)
 }
 
 /* ---- live pushes ------------------------------------------------------- */
+
+#define BLOCKS_POLL_US 100000      /* how often new loop blocks are looked for */
+
+/* Every block that ended since the last look goes to every client, as a
+ * `blocked` message (droppable like live pushes when a client lags). */
+static void push_blocks(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (spy_blocks_seq() != srv.blocks_pushed) {
+        struct spy_loop_block *v = NULL;
+        size_t n = 0;
+        uint64_t last = srv.blocks_pushed;
+        if (spy_blocks_since(srv.blocks_pushed, &v, &n, &last) == 0) {
+            srv.blocks_pushed = last;
+            for (size_t i = 0; i < n; i++) {
+                char *m = spy_msg_blocked(&v[i]);
+                for (struct client *c = srv.clients; m && c; c = c->next)
+                    if (c->authed && !c->close_code)
+                        send_to(c, strdup(m), true);
+                free(m);
+            }
+            spy_loop_blocks_free(v, n);
+        }
+    }
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_blocks, push_blocks, BLOCKS_POLL_US);
+}
 
 static char *top_message(int limit, int window, bool idle, int tid, int pid, bool tasks, bool live, const char *id)
 {
@@ -580,8 +608,17 @@ static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
     spy_proc_cmdline(prof.program, sizeof(prof.program));
     struct spy_sink sink;
     spy_sink_memory(&sink, 8u << 20);
-    struct spy_report_options ro = { .top = 20, .categories = NULL, .title = NULL };
+    /* the loop blocks that started in the span */
+    double now = (double)time(NULL);
+    double from = span == SPY_SPAN_WINDOW ? now - cmd->seconds : span == SPY_SPAN_RECORDING ? srv.rec_start_time : 0;
+    double to = span == SPY_SPAN_RECORDING ? srv.rec_start_time + srv.rec_elapsed + 1 : now + 1;
+    struct spy_loop_block *blocks = NULL;
+    size_t nblocks = 0;
+    bool blocks_ok = spy_blocks_between(from, to, &blocks, &nblocks) == 0;
+    struct spy_report_options ro = { .top = 20, .categories = NULL, .title = NULL, .blocks_given = blocks_ok && spy_agent.cfg.block_ms > 0,
+                                     .blocks = blocks, .nblocks = nblocks, .block_ms = spy_agent.cfg.block_ms };
     int rc = spy_report_text(&prof, &ro, &sink);
+    spy_loop_blocks_free(blocks, nblocks);
     spy_profile_free(&prof);
     if (rc != 0 || sink.failed) {
         send_to(c, spy_msg_error("internal", sink.error[0] ? sink.error : "the report could not be built", id), false);
@@ -687,6 +724,11 @@ static void run_command(struct client *c, const char *msg, size_t len)
     case SPY_CMD_REPORT:
         report(c, &cmd, id);
         break;
+    case SPY_CMD_BLOCKS: {
+        char *b = spy_msg_blocks(id);
+        send_to(c, b ? b : spy_msg_error("internal", "out of memory listing the blocks", id), false);
+        break;
+    }
     case SPY_CMD_RATE:
         spy_set_rate(cmd.hz);
         send_to(c, spy_msg_rate(cmd.hz, id), false);
@@ -1153,6 +1195,7 @@ static void *server_main(void *arg)
     pthread_setname_np(pthread_self(), "spy-server");
     lws_sul_schedule(srv.ctx, 0, &srv.sul_push, push_live, (lws_usec_t)srv.cfg.interval_ms * 1000);
     lws_sul_schedule(srv.ctx, 0, &srv.sul_watch, watch_tick, 1000000);
+    lws_sul_schedule(srv.ctx, 0, &srv.sul_blocks, push_blocks, BLOCKS_POLL_US);
     uint64_t next_host_check = spy_now_ns() + 1000000000ULL;
     while (!atomic_load(&srv.stop)) {
         if (lws_service(srv.ctx, 0) < 0)
@@ -1262,6 +1305,7 @@ int spy_server_start_quiet(const struct spy_config *cfg, bool quiet)
     atomic_store(&srv.leaving, false);
     atomic_store(&srv.left, false);
     srv.leave_started = srv.leave_closing = false;
+    srv.blocks_pushed = spy_blocks_seq();     /* clients hear of blocks that end from now on */
     int rc = spy_thread_start(&srv.thread, server_main, NULL);
     if (rc != 0) {
         lws_context_destroy(srv.ctx);

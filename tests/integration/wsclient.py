@@ -38,7 +38,7 @@ APP_PYTHON = "/usr/bin/python3.11"
 COMMANDS = ("help", "status", "top", "live", "pause", "resume", "dump", "record", "rate", "reset", "auth")
 ERROR_CODES = ("unknown_command", "bad_argument", "missing_argument", "too_many_arguments", "bad_json",
                "busy", "not_recording", "auth")
-FILE_NAME_RE = re.compile(r"^(?P<prog>.+)-(?P<pid>\d+)-(?P<stamp>\d{8}-\d{6})(?:[-.]\d+)?(?P<ext>\.svg|\.collapsed\.txt|\.speedscope\.json)$")
+FILE_NAME_RE = re.compile(r"^(?P<prog>.+)-(?P<pid>\d+)-(?P<stamp>\d{8}-\d{6})(?:[-.]\d+)?(?P<ext>\.svg|\.collapsed\.txt|\.speedscope\.json|\.blocks\.json)$")
 EXT_OF_FORMAT = {"svg": ".svg", "collapsed": ".collapsed.txt", "speedscope": ".speedscope.json"}
 
 
@@ -601,6 +601,12 @@ def check_record_done(c, done, data_dir, pid, formats, what):
              "%s: %s file name is PROGRAM-%d-YYYYmmdd-HHMMSS%s" % (what, fmt, pid, EXT_OF_FORMAT.get(fmt)),
              os.path.basename(path))
         c.eq(f.get("bytes"), os.path.getsize(path), "%s: %s 'bytes' is the file's size" % (what, fmt))
+    if done.get("blocks_file") is not None:
+        # the event-loop blocks seen during the recording, beside its files
+        bpath = str(done["blocks_file"])
+        c.ok(os.path.isfile(bpath) and bpath.endswith(".blocks.json")
+             and os.path.realpath(os.path.dirname(bpath)) == os.path.realpath(data_dir),
+             "%s: the blocks file named by record_done is in SPY_DATA_DIR" % what, bpath)
     leftovers = [n for n in os.listdir(data_dir) if not FILE_NAME_RE.match(n)] if os.path.isdir(data_dir) else []
     c.ok(not leftovers, "%s: no temporary or stray files in SPY_DATA_DIR" % what, "%s" % leftovers)
     return out

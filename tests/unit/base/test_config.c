@@ -64,6 +64,13 @@ int main(void)
     CHECK(set(&c, "max_clients", "0", err) == -1 && strstr(err, "max_clients='0'") && strstr(err, "1 to 200"));
     CHECK(set(&c, "max_clients", "201", err) == -1);
     CHECK(set(&c, "max_clients", "many", err) == -1 && c.max_clients == 200);
+    CHECK(c.block_ms == 100);
+    CHECK(set(&c, "block_ms", "0", err) == 0 && c.block_ms == 0);
+    CHECK(set(&c, "block_ms", "250", err) == 0 && c.block_ms == 250);
+    CHECK(set(&c, "block_ms", "-1", err) == -1 && strstr(err, "block_ms='-1'") && strstr(err, "0 to turn")
+          && c.block_ms == 250);
+    CHECK(set(&c, "block_ms", "600001", err) == -1 && strstr(err, "1 to 600000"));
+    CHECK(set(&c, "block_ms", "fast", err) == -1 && c.block_ms == 250);
 
     /* control characters are escaped in messages */
     CHECK(set(&c, "rate", "a\nb", err) == -1 && !strchr(err, '\n'));

@@ -24,6 +24,10 @@ static int fails_with(const char *s, const char *code)
 int main(void)
 {
     CHECK(parse("status") == 0 && cmd.kind == SPY_CMD_STATUS);
+    CHECK(parse("blocks") == 0 && cmd.kind == SPY_CMD_BLOCKS);
+    CHECK(parse("{\"cmd\":\"blocks\",\"id\":7}") == 0 && cmd.kind == SPY_CMD_BLOCKS && strcmp(cmd.id, "7") == 0);
+    CHECK(fails_with("blocks 5", "too_many_arguments"));
+    CHECK(fails_with("{\"cmd\":\"blocks\",\"limit\":5}", "bad_argument"));
     CHECK(parse("  dump \n") == 0 && cmd.kind == SPY_CMD_DUMP);
     CHECK(parse("help") == 0 && cmd.kind == SPY_CMD_HELP);
     CHECK(parse("top") == 0 && cmd.kind == SPY_CMD_TOP && cmd.limit == 0 && !cmd.window_given);
