@@ -12,6 +12,11 @@
 #define SPY_MAX_SLOTS 1024
 #define SPY_FLAG_IDLE 1u
 #define SPY_FLAG_GIL 2u
+/* Task view (docs/DESIGN.md): a count whose key has SPY_FLAG_TASK is task
+ * wall time in milliseconds; with SPY_FLAG_IDLE the task was waiting, with
+ * SPY_FLAG_READY ready to run, with neither on the CPU. */
+#define SPY_FLAG_TASK 4u
+#define SPY_FLAG_READY 8u
 
 struct spy_func_key { uint32_t name, file; int32_t firstlineno; };
 struct spy_frame_key { uint32_t func; int32_t line; };
