@@ -70,10 +70,15 @@ struct spy_top_result {
     int window;
     struct spy_top_thread *threads;  /* threads with samples in the window */
     int nthreads;
+    bool tasks;                 /* the task view: counts are milliseconds of asyncio task wall time */
 };
 /* window: seconds, 0 = since start; tid: kernel tid, 0 = every thread;
  * pid: one process of the tree (this one or a worker), 0 = all. */
 SPY_API int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_result *out);
+/* The same ranking of asyncio task wall time (own/total in milliseconds,
+ * every task state counted: waiting, ready and on the CPU); a thread's
+ * entry is the loop's thread that ran the tasks. */
+SPY_API int spy_top_tasks(int limit, int window, int tid, int pid, struct spy_top_result *out);
 SPY_API void spy_top_result_free(struct spy_top_result *r);
 
 struct spy_dump_frame {

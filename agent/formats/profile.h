@@ -76,6 +76,7 @@ struct spy_profile {
     uint32_t *frame_ids;     /* sample stacks, innermost first, index into frames */
     size_t nframe_ids;
     uint64_t total;          /* sum of counts */
+    bool tasks;              /* a task view: counts are milliseconds of task wall time, not samples */
     double start_time;       /* Unix time of the first second covered */
     double duration;         /* seconds covered */
     int rate;                /* samples per second per thread */

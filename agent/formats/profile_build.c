@@ -27,7 +27,7 @@ static char *dup_bytes(const void *p, uint32_t len)
     return s;
 }
 
-int spy_store_profile(struct spy_store *s, enum spy_span span, int window, int64_t now_sec,
+int spy_store_profile(struct spy_store *s, enum spy_span span, int window, int64_t now_sec, enum spy_view view,
                       struct spy_profile *out)
 {
     int rc = -1;
@@ -40,7 +40,7 @@ int spy_store_profile(struct spy_store *s, enum spy_span span, int window, int64
 
     pthread_mutex_lock(&s->lock);
     int w = span == SPY_SPAN_RECORDING ? -1 : span == SPY_SPAN_ALL ? 0 : (window > 0 ? window : 1);
-    struct spy_count *items = spy_store_collect(s, w, now_sec, &n);
+    struct spy_count *items = spy_store_collect(s, w, now_sec, view, &n);
     int nslots = s->nslots;
     memcpy(slots, s->slots, (size_t)nslots * sizeof(*slots));
     pthread_mutex_unlock(&s->lock);
@@ -137,6 +137,7 @@ int spy_store_profile(struct spy_store *s, enum spy_span span, int window, int64
         if (frame_index.used * 2 > frame_index.mask)
             spy_counts_maintain(&frame_index);
     }
+    out->tasks = view == SPY_VIEW_TASKS;
     rc = 0;
 out:
     free(items);

@@ -75,12 +75,15 @@ void spy_get_status(struct spy_status *st)
     }
 }
 
-int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_result *out)
+static int top_view(int limit, int window, bool idle, int tid, int pid, bool tasks, struct spy_top_result *out)
 {
     memset(out, 0, sizeof(*out));
+    out->tasks = tasks;
+    out->window = window;
     if (!spy_agent.store_ready)
         return 0;
-    struct spy_top_query q = { .limit = limit, .window = window, .idle = idle, .tid = tid, .pid = pid };
+    struct spy_top_query q = { .limit = limit, .window = window, .idle = idle, .tid = tid, .pid = pid,
+                               .tasks = tasks };
     struct spy_top t;
     if (spy_store_top(&spy_agent.store, &q, (int64_t)(spy_now_ns() / 1000000000ULL), &t) != 0)
         return -1;
@@ -124,9 +127,18 @@ int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_r
     }
     out->samples = t.samples;
     out->idle_samples = t.idle_samples;
-    out->window = window;
     spy_top_free(&t);
     return 0;
+}
+
+int spy_top(int limit, int window, bool idle, int tid, int pid, struct spy_top_result *out)
+{
+    return top_view(limit, window, idle, tid, pid, false, out);
+}
+
+int spy_top_tasks(int limit, int window, int tid, int pid, struct spy_top_result *out)
+{
+    return top_view(limit, window, true, tid, pid, true, out);
 }
 
 void spy_top_result_free(struct spy_top_result *r)

@@ -163,19 +163,26 @@ void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned fla
 void spy_store_add(struct spy_store *s, int slot, uint32_t stack, unsigned flags, uint64_t n)
 {
     uint64_t key = spy_store_key(slot, flags, stack);
+    bool task = (flags & SPY_FLAG_TASK) != 0;
+    /* overflow counts thread samples lost; task milliseconds lost are not samples */
     if (spy_counts_add(&s->current, key, n) != 0 || spy_counts_add(&s->totals, key, n) != 0) {
-        s->overflow += n;
+        s->overflow += task ? 0 : n;
         return;
     }
     if (s->rec_active) {
-        if (spy_counts_add(&s->rec, key, n) == 0) {
+        if (spy_counts_add(&s->rec, key, n) != 0) {
+            s->overflow += task ? 0 : n;
+        } else if (task) {
+            s->rec_task_ms += n;
+        } else {
             s->rec_samples += n;
             s->rec_busy += (flags & SPY_FLAG_IDLE) ? 0 : n;
-        } else {
-            s->overflow += n;
         }
     }
-    s->recorded += n;
+    if (task)
+        s->task_ms += n;
+    else
+        s->recorded += n;
 }
 
 struct spy_count *spy_store_seconds_after(struct spy_store *s, int64_t after, size_t *n_out, int64_t *newest)
@@ -271,6 +278,7 @@ int spy_store_record_start(struct spy_store *s)
         spy_counts_clear(&s->rec);
     s->rec_samples = 0;
     s->rec_busy = 0;
+    s->rec_task_ms = 0;
     s->rec_active = rc == 0;
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -295,6 +303,7 @@ void spy_store_reset(struct spy_store *s)
         s->ring[i].second = -1;
     }
     s->recorded = 0;
+    s->task_ms = 0;
     s->overflow = 0;
     pthread_mutex_unlock(&s->lock);
 }
@@ -317,9 +326,20 @@ static int cmp_rows(const void *a, const void *b)
     return strcmp(x->function, y->function);
 }
 
-/* Copy the counts a span covers (the caller holds the lock): window > 0
- * the last seconds, 0 since start, < 0 the recording. */
-struct spy_count *spy_store_collect(struct spy_store *s, int window, int64_t now_sec, size_t *n_out)
+/* Append the entries of one view (the caller holds the lock). */
+static size_t copy_view(struct spy_count *dst, const struct spy_count *src, size_t n, enum spy_view view)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (spy_view_has(view, spy_key_flags(src[i].key)))
+            dst[k++] = src[i];
+    return k;
+}
+
+/* Copy the counts of one view a span covers (the caller holds the lock):
+ * window > 0 the last seconds, 0 since start, < 0 the recording. */
+struct spy_count *spy_store_collect(struct spy_store *s, int window, int64_t now_sec, enum spy_view view,
+                                    size_t *n_out)
 {
     size_t n = 0;
     if (window < 0) {                   /* the recording */
@@ -328,7 +348,8 @@ struct spy_count *spy_store_collect(struct spy_store *s, int window, int64_t now
         if (!items)
             return NULL;
         SPY_COUNTS_FOREACH(&s->rec, it)
-            items[k++] = *it;
+            if (spy_view_has(view, spy_key_flags(it->key)))
+                items[k++] = *it;
         *n_out = k;
         return items;
     }
@@ -346,15 +367,15 @@ struct spy_count *spy_store_collect(struct spy_store *s, int window, int64_t now
     size_t k = 0;
     if (window == 0) {
         SPY_COUNTS_FOREACH(&s->totals, it)
-            items[k++] = *it;
+            if (spy_view_has(view, spy_key_flags(it->key)))
+                items[k++] = *it;
     } else {
         SPY_COUNTS_FOREACH(&s->current, it)
-            items[k++] = *it;
+            if (spy_view_has(view, spy_key_flags(it->key)))
+                items[k++] = *it;
         for (int i = 0; i < s->history; i++)
-            if (s->ring[i].second >= 0 && s->ring[i].second > now_sec - window) {
-                memcpy(items + k, s->ring[i].items, s->ring[i].n * sizeof(*items));
-                k += s->ring[i].n;
-            }
+            if (s->ring[i].second >= 0 && s->ring[i].second > now_sec - window)
+                k += copy_view(items + k, s->ring[i].items, s->ring[i].n, view);
     }
     *n_out = k;
     return items;
@@ -379,7 +400,8 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
     size_t n = 0;
     int32_t slot_tid[SPY_MAX_SLOTS], slot_pid[SPY_MAX_SLOTS];
     pthread_mutex_lock(&s->lock);
-    struct spy_count *items = spy_store_collect(s, q->window < 0 ? 0 : q->window, now_sec, &n);
+    struct spy_count *items = spy_store_collect(s, q->window < 0 ? 0 : q->window, now_sec,
+                                               q->tasks ? SPY_VIEW_TASKS : SPY_VIEW_CPU, &n);
     uint32_t nfuncs = s->funcs.count;
     uint32_t nframes = s->frames.count;
     int nslots = s->nslots;
@@ -420,7 +442,7 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
             continue;
         if (spy_key_flags(key) & SPY_FLAG_IDLE) {
             out->idle_samples += c;
-            if (!q->idle)
+            if (!q->idle && !q->tasks)     /* a waiting task's time is wall time too */
                 continue;
         }
         out->samples += c;

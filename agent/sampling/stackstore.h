@@ -12,9 +12,9 @@
 #define SPY_MAX_SLOTS 1024
 #define SPY_FLAG_IDLE 1u
 #define SPY_FLAG_GIL 2u
-/* Task view (docs/DESIGN.md): a count whose key has SPY_FLAG_TASK is task
- * wall time in milliseconds; with SPY_FLAG_IDLE the task was waiting, with
- * SPY_FLAG_READY ready to run, with neither on the CPU. */
+/* A TASK entry counts asyncio task wall time in milliseconds, not samples:
+ * a view of its own that CPU views never include.  With IDLE the task was
+ * waiting, with READY it was ready to run, alone it was on the CPU. */
 #define SPY_FLAG_TASK 4u
 #define SPY_FLAG_READY 8u
 
@@ -52,11 +52,13 @@ struct spy_store {
     struct spy_bucket *ring;
     int history;
     uint64_t recorded;              /* thread samples counted */
+    uint64_t task_ms;               /* task milliseconds counted (TASK entries) */
     uint64_t overflow;              /* thread samples lost to full tables */
     struct spy_counts rec;          /* counts of the recording in progress */
     bool rec_active;
     uint64_t rec_samples;
     uint64_t rec_busy;              /* of those, not idle: what the files hold */
+    uint64_t rec_task_ms;           /* task milliseconds in the recording */
     size_t max_bytes;               /* past this, new stacks are refused */
     size_t bytes;                   /* estimate, updated between ticks */
     bool full;
@@ -76,7 +78,8 @@ int spy_store_slot_for(struct spy_store *s, int32_t pid, int32_t tid, uint64_t t
 /* Drop every thread slot (a fork child's threads are not the parent's). */
 void spy_store_forget_slots(struct spy_store *s);
 void spy_store_count(struct spy_store *s, int slot, uint32_t stack, unsigned flags, int64_t now_sec);
-/* Count n samples at once (a leaf's second). */
+/* Count n samples at once (a leaf's second), or with SPY_FLAG_TASK n
+ * milliseconds of task wall time. */
 void spy_store_add(struct spy_store *s, int slot, uint32_t stack, unsigned flags, uint64_t n);
 /* The counts of the whole seconds after `after` that are complete (in the
  * ring), and the newest such second in *newest; malloc'd, NULL if none or
@@ -106,13 +109,15 @@ struct spy_top_query {
     bool idle;             /* count idle samples too */
     int32_t tid;           /* 0 = all threads */
     int32_t pid;           /* 0 = all processes */
+    bool tasks;            /* the task view (SPY_FLAG_TASK entries, ms; idle ignored: every state counts)
+                            * instead of the CPU view (thread samples) */
 };
 
 struct spy_top {
     struct spy_top_row *rows;
     int nrows;
-    uint64_t samples;      /* samples the percentages are of */
-    uint64_t idle_samples;
+    uint64_t samples;      /* samples the percentages are of (task view: milliseconds) */
+    uint64_t idle_samples; /* of the view's counts, the idle ones (task view: waiting ms) */
     int window;
     /* per thread slot: samples counted in the percentages (malloc'd, nslots) */
     uint64_t *slot_samples;
@@ -123,16 +128,27 @@ struct spy_top {
 
 int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t now_sec, struct spy_top *out);
 
-/* Copy the counts a span covers, holding the lock: window > 0 the last
- * seconds, 0 since start, < 0 the recording.  malloc'd; NULL if out of memory. */
-struct spy_count *spy_store_collect(struct spy_store *s, int window, int64_t now_sec, size_t *n_out);
+/* Which counts a reader wants: the CPU view (thread samples) or the task
+ * view (SPY_FLAG_TASK entries).  Every reader picks one; no view mixes them. */
+enum spy_view { SPY_VIEW_CPU = 0, SPY_VIEW_TASKS = 1 };
+static inline bool spy_view_has(enum spy_view v, unsigned flags)
+{
+    return ((flags & SPY_FLAG_TASK) != 0) == (v == SPY_VIEW_TASKS);
+}
+
+/* Copy the counts of one view a span covers, holding the lock: window > 0
+ * the last seconds, 0 since start, < 0 the recording.  malloc'd; NULL if
+ * out of memory. */
+struct spy_count *spy_store_collect(struct spy_store *s, int window, int64_t now_sec, enum spy_view view,
+                                    size_t *n_out);
 
 /* What a profile is built from. */
 enum spy_span { SPY_SPAN_ALL, SPY_SPAN_WINDOW, SPY_SPAN_RECORDING };
 struct spy_profile;
-/* A self-contained copy of the counts over a span (window in seconds for
- * SPY_SPAN_WINDOW).  Takes the lock only to copy. */
-int spy_store_profile(struct spy_store *s, enum spy_span span, int window, int64_t now_sec,
+/* A self-contained copy of one view's counts over a span (window in
+ * seconds for SPY_SPAN_WINDOW).  Takes the lock only to copy.  A task
+ * view's counts are milliseconds of task wall time. */
+int spy_store_profile(struct spy_store *s, enum spy_span span, int window, int64_t now_sec, enum spy_view view,
                       struct spy_profile *out);
 void spy_top_free(struct spy_top *t);
 

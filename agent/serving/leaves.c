@@ -163,13 +163,17 @@ static void handle_line(struct leaf_conn *l, char *line)
         if (n >= 5) {
             uint32_t slot = lookup(&l->slots, strtoull(f[1], NULL, 10));
             uint32_t stack = lookup(&l->stacks, strtoull(f[3], NULL, 10));
-            unsigned flags = (unsigned)atoi(f[2]) & (SPY_FLAG_IDLE | SPY_FLAG_GIL);
+            unsigned flags = (unsigned)atoi(f[2]) & (SPY_FLAG_IDLE | SPY_FLAG_GIL | SPY_FLAG_TASK | SPY_FLAG_READY);
             uint64_t count = strtoull(f[4], NULL, 10);
-            if (slot == SPY_INTERN_NONE || stack == SPY_INTERN_NONE || count == 0 || count > 1000000)
+            /* a second holds at most a million samples, or (task ms) a
+             * second of each of SPY_TASKS_MAX tasks */
+            uint64_t most = (flags & SPY_FLAG_TASK) ? 1000ULL * 65536 : 1000000;
+            if (slot == SPY_INTERN_NONE || stack == SPY_INTERN_NONE || count == 0 || count > most)
                 break;
             pthread_mutex_lock(&s->lock);
             spy_store_add(s, (int)slot, stack, flags, count);
-            s->slots[slot].samples += count;
+            if (!(flags & SPY_FLAG_TASK))
+                s->slots[slot].samples += count;
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_lock(&lv.lock);
             l->info.samples += count;

@@ -155,6 +155,8 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
         return NULL;
     }
     cJSON_AddBoolToObject(o, "live", live);
+    cJSON_AddStringToObject(o, "view", top->tasks ? "tasks" : "cpu");
+    cJSON_AddStringToObject(o, "unit", top->tasks ? "ms" : "samples");
     add_num(o, "limit", limit);
     add_num(o, "window", top->window);
     cJSON_AddBoolToObject(o, "idle", idle);
@@ -320,10 +322,11 @@ char *spy_msg_report_text(const char *text, const char *span, int seconds, const
     return finish(o);
 }
 
-char *spy_msg_live(int limit, int window, bool idle, const char *id)
+char *spy_msg_live(int limit, int window, bool idle, bool tasks, const char *id)
 {
     cJSON *o = begin("live", id);
     if (o) {
+        cJSON_AddStringToObject(o, "view", tasks ? "tasks" : "cpu");
         add_num(o, "limit", limit);
         add_num(o, "window", window);
         cJSON_AddBoolToObject(o, "idle", idle);

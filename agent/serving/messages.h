@@ -22,7 +22,7 @@ char *spy_msg_dump(const struct spy_dump_result *dump, const char *id);
 char *spy_msg_rate(int rate, const char *id);
 /* A text report: {"type":"report","format":"text","span":..,"text":..} */
 char *spy_msg_report_text(const char *text, const char *span, int seconds, const char *id);
-char *spy_msg_live(int limit, int window, bool idle, const char *id);
+char *spy_msg_live(int limit, int window, bool idle, bool tasks, const char *id);
 char *spy_msg_record_started(int seconds, unsigned formats, const char *id);
 char *spy_msg_record_progress(double elapsed, int seconds, uint64_t samples);
 

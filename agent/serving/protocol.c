@@ -26,14 +26,15 @@
 const struct spy_cmd_help spy_cmd_help[] = {
     { "help", "help", "list the commands" },
     { "status", "status", "the agent's state and counters" },
-    { "top", "top [N] [window S] [idle] [thread TID] [pid N]",
-      "one top snapshot: N rows (1-1000), the last S seconds, idle samples too, one thread" },
-    { "live", "live [N] [window S|all] [idle|noidle] [thread TID|all] [pid N]",
-      "what this connection's live top pushes cover" },
+    { "top", "top [N] [tasks|cpu] [window S] [idle] [thread TID] [pid N]",
+      "one top snapshot: N rows (1-1000), the last S seconds, idle samples too, one thread; "
+      "'tasks': asyncio task wall time in ms instead of CPU samples" },
+    { "live", "live [N] [tasks|cpu] [window S|all] [idle|noidle] [thread TID|all] [pid N]",
+      "what this connection's live top pushes cover: the CPU view or the task view" },
     { "pause", "pause", "stop live top pushes to this connection" },
     { "resume", "resume", "start live top pushes again" },
     { "dump", "dump [pid N]", "every thread's stack now, innermost frame first (every process, or one)" },
-    { "flame", "flame [window S|all] [idle] [thread TID] [pid N]",
+    { "flame", "flame [tasks|cpu] [window S|all] [idle] [thread TID] [pid N]",
       "the merged call tree of the last S seconds (default: since start)" },
     { "record", "record S [svg|collapsed|speedscope|pprof...] | record stop | record last S [formats]",
       "record S seconds (1-3600) to files; stop early; or write the last S seconds at once" },
@@ -136,7 +137,7 @@ static int parse_formats(char **w, int n, unsigned *formats, struct spy_cmd_erro
     return 0;
 }
 
-/* top/live options: [N] [window S|all] [idle|noidle] */
+/* top/live/flame options: [N] [tasks|cpu] [window S|all] [idle|noidle] ... */
 static int parse_view(char **w, int n, bool live, int history, struct spy_cmd *cmd, struct spy_cmd_error *err)
 {
     const char *name = live ? "live" : "top";
@@ -186,13 +187,19 @@ static int parse_view(char **w, int n, bool live, int history, struct spy_cmd *c
         } else if (strcmp(w[i], "idle") == 0) {
             cmd->idle = cmd->idle_given = true;
             i++;
+        } else if (strcmp(w[i], "tasks") == 0 || strcmp(w[i], "cpu") == 0) {
+            cmd->tasks = w[i][0] == 't';
+            cmd->tasks_given = true;
+            i++;
         } else if (live && strcmp(w[i], "noidle") == 0) {
             cmd->idle = false;
             cmd->idle_given = true;
             i++;
         } else {
             return fail(err, "bad_argument", "%s: unexpected '%s': expected %s", name, shown(w[i], b, sizeof(b)),
-                        live ? "live [N] [window S|all] [idle|noidle]" : "top [N] [window S] [idle]");
+                        cmd->kind == SPY_CMD_FLAME ? "flame [tasks|cpu] [window S|all] [idle] [thread TID] [pid N]"
+                        : live ? "live [N] [tasks|cpu] [window S|all] [idle|noidle] [thread TID|all] [pid N]"
+                               : "top [N] [tasks|cpu] [window S] [idle] [thread TID] [pid N]");
         }
     }
     return 0;
@@ -249,7 +256,8 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
     if (strcmp(c, "flame") == 0) {
         cmd->kind = SPY_CMD_FLAME;
         if (na > 0 && isdigit((unsigned char)a[0][0]))
-            return fail(err, "bad_argument", "flame: unexpected '%s': expected flame [window S|all] [idle]", a[0]);
+            return fail(err, "bad_argument", "flame: unexpected '%s': expected flame [tasks] [window S|all] [idle]",
+                        a[0]);
         return parse_view(a, na, true, history, cmd, err);
     }
     if (strcmp(c, "report") == 0) {
@@ -435,8 +443,17 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
         bool live = name[0] != 't';      /* live and flame take window "all" */
         cmd->kind = name[0] == 'l' ? SPY_CMD_LIVE : name[0] == 'f' ? SPY_CMD_FLAME : SPY_CMD_TOP;
         if (check_members(obj, name,
-                          cmd->kind == SPY_CMD_FLAME ? " window idle thread pid " : " limit window idle thread pid ", err))
+                          cmd->kind == SPY_CMD_FLAME ? " window idle thread pid view "
+                                                     : " limit window idle thread pid view ", err))
             goto out;
+        if ((m = cJSON_GetObjectItemCaseSensitive(obj, "view")) && !cJSON_IsNull(m)) {
+            if (!cJSON_IsString(m) || (strcmp(m->valuestring, "tasks") && strcmp(m->valuestring, "cpu"))) {
+                fail(err, "bad_argument", "\"view\" must be \"cpu\" or \"tasks\"");
+                goto out;
+            }
+            cmd->tasks = m->valuestring[0] == 't';
+            cmd->tasks_given = true;
+        }
         if ((m = cJSON_GetObjectItemCaseSensitive(obj, "pid")) && !cJSON_IsNull(m)) {
             if (json_whole(m, "pid", 1, INT_MAX, &v, err))
                 goto out;

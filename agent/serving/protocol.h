@@ -30,6 +30,7 @@ struct spy_cmd {
     int tid;                /* thread N: one thread's samples; 0 = all */
     bool tid_given;
     int pid;                /* pid N: one process of the tree; 0 = all */
+    bool tasks, tasks_given;    /* top/flame/live: the task wall-time view ("tasks"), or CPU ("cpu") */
     bool html;              /* report html */
     char token[260];
     char id[160];           /* the JSON text of "id", echoed; "" if none */

@@ -66,7 +66,8 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
     char error[600] = "";
     uint64_t busy = 0, unique = 0;
 
-    if (spy_store_profile(store, job->span, job->window, (int64_t)(spy_now_ns() / 1000000000ULL), &prof) != 0)
+    if (spy_store_profile(store, job->span, job->window, (int64_t)(spy_now_ns() / 1000000000ULL), SPY_VIEW_CPU,
+                          &prof) != 0)
         return spy_msg_record_done(job->reply, NULL, 0, 0, job->duration, 0, "out of memory building the profile",
                                    job->id);
     if (spy_mark_loop_blocking(&prof, NULL, error, sizeof(error)) != 0) {

@@ -84,6 +84,7 @@ struct client {
     bool authed, paused;
     int live_limit, live_window;   /* window 0 = since start */
     bool live_idle;
+    bool live_tasks;               /* pushes follow the task view */
     int live_tid;                  /* 0 = every thread */
     int live_pid;                  /* 0 = every process */
     char *queue[QUEUE_MAX];   /* each with LWS_PRE bytes of headroom */
@@ -220,29 +221,39 @@ static struct client *find_client(uint64_t serial)
 
 /* ---- live pushes ------------------------------------------------------- */
 
-static char *top_message(int limit, int window, bool idle, int tid, int pid, bool live, const char *id)
+static char *top_message(int limit, int window, bool idle, int tid, int pid, bool tasks, bool live, const char *id)
 {
     struct spy_top_result top;
-    if (spy_top(limit, window, idle, tid, pid, &top) != 0)
+    if ((tasks ? spy_top_tasks(limit, window, tid, pid, &top) : spy_top(limit, window, idle, tid, pid, &top)) != 0)
         return spy_msg_error("internal", "out of memory computing top", id);
     char *m = spy_msg_top(&top, live, limit, idle, id);
     spy_top_result_free(&top);
     return m;
 }
 
+/* What a client's live pushes show. */
+static char *live_message(const struct client *c)
+{
+    return top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, c->live_pid, c->live_tasks, true, "");
+}
+
 /* The merged call tree of a window (0 = since start), nodes under 0.1 %
- * of the samples left out. */
-static char *flame_message(int window, bool idle, int tid, int pid, const char *id)
+ * of the samples left out.  The task view counts every task state
+ * (waiting tasks carry the idle flag), in milliseconds. */
+static char *flame_message(int window, bool idle, int tid, int pid, bool tasks, const char *id)
 {
     struct spy_profile prof;
+    if (tasks)
+        idle = true;
     if (spy_store_profile(&spy_agent.store, window ? SPY_SPAN_WINDOW : SPY_SPAN_ALL, window,
-                          (int64_t)(spy_now_ns() / 1000000000ULL), &prof) != 0)
+                          (int64_t)(spy_now_ns() / 1000000000ULL), tasks ? SPY_VIEW_TASKS : SPY_VIEW_CPU, &prof) != 0)
         return spy_msg_error("internal", "out of memory building the call tree", id);
     struct spy_sink sink;
     spy_sink_memory(&sink, 32u << 20);
     spy_sink_printf(&sink, "{\"type\":\"flame\",");
     if (id[0])
         spy_sink_printf(&sink, "\"id\":%s,", id);
+    spy_sink_printf(&sink, "\"view\":\"%s\",\"unit\":\"%s\",", tasks ? "tasks" : "cpu", tasks ? "ms" : "samples");
     spy_sink_printf(&sink, "\"window\":%d,\"idle\":%s,\"thread\":%d,", window, idle ? "true" : "false", tid);
     struct spy_write_options opt = { .include_idle = idle, .by_thread = false, .title = NULL, .tid = tid, .pid = pid };
     int rc = spy_write_flame_json(&prof, &opt, 0.001, &sink);
@@ -263,7 +274,7 @@ static void push_live(lws_sorted_usec_list_t *sul)
     /* clients mostly share one view: compute each distinct one once */
     struct view {
         int limit, window, tid, pid;
-        bool idle;
+        bool idle, tasks;
         char *msg;
     } views[8];
     int nviews = 0;
@@ -273,12 +284,11 @@ static void push_live(lws_sorted_usec_list_t *sul)
         int v;
         for (v = 0; v < nviews; v++)
             if (views[v].limit == c->live_limit && views[v].window == c->live_window && views[v].idle == c->live_idle
-                && views[v].tid == c->live_tid && views[v].pid == c->live_pid)
+                && views[v].tid == c->live_tid && views[v].pid == c->live_pid && views[v].tasks == c->live_tasks)
                 break;
         if (v == nviews) {
             if (nviews == 8) {
-                send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, c->live_pid, true, ""),
-                        true);
+                send_to(c, live_message(c), true);
                 continue;
             }
             views[v].limit = c->live_limit;
@@ -286,7 +296,8 @@ static void push_live(lws_sorted_usec_list_t *sul)
             views[v].idle = c->live_idle;
             views[v].tid = c->live_tid;
             views[v].pid = c->live_pid;
-            views[v].msg = top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, c->live_pid, true, "");
+            views[v].tasks = c->live_tasks;
+            views[v].msg = live_message(c);
             nviews++;
         }
         if (views[v].msg)
@@ -458,7 +469,7 @@ static void close_client(struct client *c, int code, const char *reason)
 static void greet(struct client *c)
 {
     send_to(c, spy_msg_hello(srv.cmdline, srv.cfg.interval_ms, srv.data_dir, ""), false);
-    send_to(c, top_message(c->live_limit, c->live_window, c->live_idle, c->live_tid, c->live_pid, true, ""), true);
+    send_to(c, live_message(c), true);
 }
 
 /* Every thread of the tree (or of one process): ours walked here, each
@@ -558,7 +569,8 @@ static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
         return;
     }
     struct spy_profile prof;
-    if (spy_store_profile(&spy_agent.store, span, cmd->seconds, (int64_t)(spy_now_ns() / 1000000000ULL), &prof) != 0) {
+    if (spy_store_profile(&spy_agent.store, span, cmd->seconds, (int64_t)(spy_now_ns() / 1000000000ULL), SPY_VIEW_CPU,
+                          &prof) != 0) {
         send_to(c, spy_msg_error("internal", "out of memory building the profile", id), false);
         return;
     }
@@ -630,7 +642,8 @@ static void run_command(struct client *c, const char *msg, size_t len)
         break;
     }
     case SPY_CMD_TOP:
-        send_to(c, top_message(cmd.limit ? cmd.limit : 20, cmd.window, cmd.idle, cmd.tid, cmd.pid, false, id), false);
+        send_to(c, top_message(cmd.limit ? cmd.limit : 20, cmd.window, cmd.idle, cmd.tid, cmd.pid, cmd.tasks, false, id),
+                false);
         break;
     case SPY_CMD_LIVE:
         if (cmd.limit)
@@ -642,7 +655,9 @@ static void run_command(struct client *c, const char *msg, size_t len)
         if (cmd.tid_given)
             c->live_tid = cmd.tid;
         c->live_pid = cmd.pid;
-        send_to(c, spy_msg_live(c->live_limit, c->live_window, c->live_idle, id), false);
+        if (cmd.tasks_given)
+            c->live_tasks = cmd.tasks;
+        send_to(c, spy_msg_live(c->live_limit, c->live_window, c->live_idle, c->live_tasks, id), false);
         break;
     case SPY_CMD_PAUSE:
         c->paused = true;
@@ -656,8 +671,8 @@ static void run_command(struct client *c, const char *msg, size_t len)
         send_to(c, dump_message(cmd.pid, id), false);
         break;
     case SPY_CMD_FLAME:
-        send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, cmd.tid, cmd.pid, id),
-                false);
+        send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, cmd.tid, cmd.pid,
+                                 cmd.tasks, id), false);
         break;
     case SPY_CMD_REPORT:
         report(c, &cmd, id);

@@ -39,6 +39,18 @@ int main(void)
     CHECK(parse("rate 250") == 0 && cmd.kind == SPY_CMD_RATE && cmd.hz == 250);
     CHECK(parse("auth sekrit-token") == 0 && cmd.kind == SPY_CMD_AUTH && strcmp(cmd.token, "sekrit-token") == 0);
 
+    /* the task view (issue 12) */
+    CHECK(parse("top 5 tasks window 3") == 0 && cmd.kind == SPY_CMD_TOP && cmd.tasks && cmd.tasks_given
+          && cmd.limit == 5 && cmd.window == 3);
+    CHECK(parse("top 5") == 0 && !cmd.tasks && !cmd.tasks_given);
+    CHECK(parse("flame tasks window all") == 0 && cmd.kind == SPY_CMD_FLAME && cmd.tasks && cmd.window_all);
+    CHECK(parse("live tasks") == 0 && cmd.kind == SPY_CMD_LIVE && cmd.tasks && cmd.tasks_given);
+    CHECK(parse("live cpu") == 0 && !cmd.tasks && cmd.tasks_given);
+    CHECK(parse("{\"cmd\":\"top\",\"view\":\"tasks\",\"limit\":3}") == 0 && cmd.tasks && cmd.limit == 3);
+    CHECK(parse("{\"cmd\":\"flame\",\"view\":\"cpu\"}") == 0 && !cmd.tasks && cmd.tasks_given);
+    CHECK(fails_with("{\"cmd\":\"top\",\"view\":\"wall\"}", "bad_argument"));
+    CHECK(fails_with("{\"cmd\":\"live\",\"view\":1}", "bad_argument"));
+    CHECK(fails_with("top tasks 5", "bad_argument"));
     CHECK(parse("flame window 30 idle") == 0 && cmd.kind == SPY_CMD_FLAME && cmd.window == 30 && cmd.idle);
     CHECK(parse("flame") == 0 && cmd.kind == SPY_CMD_FLAME && !cmd.window_given);
     CHECK(parse("{\"cmd\":\"flame\",\"window\":\"all\"}") == 0 && cmd.window_all);
