@@ -28,6 +28,8 @@
  *     the thread was mostly off the CPU at that very stack (loop_blocking:
  *     a GIL wait amid CPU work is not the callback's doing).
  * Other idle samples (SPY_FLAG_IDLE) count in totals and per thread only.
+ * Task samples (SPY_FLAG_TASK, milliseconds of task wall time) are another
+ * view, left out here (wall.c reads them).
  * Cost: O(frames + sum of stack depths); memory O(frames + functions).
  *
  * Runs on the caller's thread; reads the profile only; the result borrows
@@ -184,7 +186,7 @@ static int loop_blocking(const struct spy_profile *p, const struct frame_facts *
                 loop = facts[ids[k]].loop;
             if (pass == 0)
                 blocking[si] = (s->flags & SPY_FLAG_LOOP_BLOCKED) != 0;
-            if (!loop || waiting(facts, ids, s->depth) || (s->flags & SPY_FLAG_LOOP_BLOCKED))
+            if ((s->flags & SPY_FLAG_TASK) || !loop || waiting(facts, ids, s->depth) || (s->flags & SPY_FLAG_LOOP_BLOCKED))
                 continue;
             uint64_t key = stack_key(s->thread, ids, s->depth);
             if (pass == 0) {
@@ -430,7 +432,7 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         /* frame_ids is NULL when every stack is empty (found by tests/fuzz) */
         const uint32_t *ids = s->depth ? p->frame_ids + s->first : NULL;
         uint64_t n = s->count;
-        if (n == 0)
+        if (n == 0 || (s->flags & SPY_FLAG_TASK))     /* the task view: wall.c */
             continue;
         struct spy_thread_stat *ts = &a->threads[s->thread];
         a->total += n;

@@ -20,6 +20,7 @@
 
 #include "analysis.h"
 #include "figures.h"
+#include "report_wall.h"
 #include "writers.h"
 
 #include "spyagent.h"
@@ -289,6 +290,8 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
         spy_sink_puts(s, "</tbody></table></div>\n");
     }
     spy_sink_puts(s, "</section>\n");
+
+    spy_report_wall_html(p, o, s);      /* a failure stays in the sink */
 
     spy_sink_printf(s, "<section id=\"functions\"><h2>Top %d functions</h2>\n"
                     "<p class=\"note\">Own: the function is the innermost frame. Total: it is anywhere on the "

@@ -16,6 +16,7 @@
 
 #include "analysis.h"
 #include "figures.h"
+#include "report_wall.h"
 
 /* Text wrapped at `width` columns, each line indented by `indent`. */
 static void put_wrapped(struct spy_sink *s, const char *text, int indent, int width)
@@ -117,6 +118,11 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
                             spy_pct(ep->total, a.active), ep->on_loop ? "async" : "sync",
                             spy_category_name(best), spy_pct(ep->cat[best], ep->total), label, hot);
         }
+    }
+
+    if (spy_report_wall_text(p, o, s) != 0) {
+        spy_analysis_free(&a);
+        return -1;
     }
 
     spy_sink_puts(s, "\nThreads\n");
