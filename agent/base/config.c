@@ -180,6 +180,10 @@ static const struct setting settings[] = {
     { .key = "read_method", .accepted = "auto, guarded, vm_readv or pipe", .set = set_read_method },
     { .key = "max_clients", .accepted = "a whole number of WebSocket clients from 1 to 200",
       INT_IN(max_clients, 1, SPY_MAX_CLIENTS_LIMIT) },
+    { .key = "task_rate", .accepted = "a whole number of asyncio task snapshots per second from 0 (off) to 1000",
+      INT_IN(task_rate, 0, 1000) },
+    { .key = "task_cap", .accepted = "a whole number of tasks walked per snapshot from 2 to 4096",
+      INT_IN(task_cap, 2, 4096) },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -234,6 +238,8 @@ void spy_config_defaults(struct spy_config *c)
     c->max_memory_mb = 64;
     c->read_method = SPY_READ_AUTO;
     c->max_clients = 32;
+    c->task_rate = 20;
+    c->task_cap = 64;
 }
 
 /* Values are quoted in messages; keep them printable and short. */

@@ -32,6 +32,8 @@ struct spy_config {
     char origins[1024];       /* extra browser origins, comma-separated */
     int read_method;          /* enum spy_read_pref */
     int max_clients;          /* WebSocket connections at once (also bounded by RLIMIT_NOFILE) */
+    int task_rate;            /* asyncio task snapshots per second; 0 = off */
+    int task_cap;             /* tasks walked per snapshot besides the running one */
 };
 
 void spy_config_defaults(struct spy_config *c);

@@ -75,6 +75,7 @@ static void child(void)
     spy_server_after_fork_child();
     spy_leaves_after_fork_child();
     spy_leaf_after_fork_child();
+    spy_task_roots_after_fork_child();
     atomic_store(&a->ticks, 0);
     atomic_store(&a->dropped, 0);
     atomic_store(&a->torn, 0);

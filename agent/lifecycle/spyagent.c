@@ -207,6 +207,7 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
     a->cfg = cfg;
     atomic_store(&a->effective_rate, cfg.rate);
     a->started_ns = spy_now_ns();
+    a->task_roots_poll = spy_task_roots_poll;
     if (spy_agent_spawn_sampler() != 0) {
         snprintf(err, errlen, "cannot start the sampler thread; the agent is off");
         goto out;

@@ -65,6 +65,14 @@ void spy_get_status(struct spy_status *st)
     st->read_method = spy_memread_method();
     st->read_method_reason = spy_memread_reason();
     st->history = a->store_ready ? a->store.history : a->cfg.history;
+    st->task_rate = a->cfg.task_rate;
+    st->task_effective_rate = atomic_load(&a->task_effective_rate);
+    st->task_cap = a->cfg.task_cap;
+    st->tasks = atomic_load(&a->tasks_listed);
+    st->tasks_walked = atomic_load(&a->tasks_walked);
+    st->task_snapshots = atomic_load(&a->task_snapshots);
+    uint64_t tn = atomic_load(&a->task_cost_n);
+    st->task_cost_us = tn ? (double)atomic_load(&a->task_cost_ns_sum) / (double)tn / 1000.0 : 0.0;
     if (a->store_ready) {
         pthread_mutex_lock(&a->store.lock);
         st->overflow = a->store.overflow;

@@ -42,6 +42,12 @@ struct spy_agent {
     atomic_int effective_rate;
     atomic_uint_fast64_t cpu_ns;       /* sampler thread CPU time */
     atomic_uint_fast64_t cost_ns_sum, cost_n;  /* recent walk costs */
+    /* asyncio task snapshots (task_sampler.c) */
+    atomic_int task_effective_rate;    /* Hz; below cfg.task_rate when the CPU budget is short */
+    atomic_int tasks_listed;           /* pending tasks in the last snapshot */
+    atomic_int tasks_walked;           /* of those, read (the cap and the running task) */
+    atomic_uint_fast64_t task_snapshots;
+    atomic_uint_fast64_t task_cost_ns_sum, task_cost_n;  /* recent snapshot costs (wall) */
     uint64_t started_ns;
 
     /* asyncio task roots, captured with the GIL by the lifecycle: the
@@ -49,7 +55,23 @@ struct spy_agent {
      * load the generation (acquire) and copy the roots.  0 = none yet. */
     struct spy_task_roots task_roots;
     atomic_uint_fast64_t task_roots_gen;
+    /* set by the lifecycle before the sampler starts: called by the
+     * sampler every tick to have the roots captured (cheap once found) */
+    void (*task_roots_poll)(uint64_t now_ns);
 };
+
+/* Code objects resolved to function, file and line for on-demand answers
+ * (dump.c): a small cache owned by one caller.  spy_code_cache_frame fills
+ * out with strdup'd strings: 0, -1 if the code object does not read, -2
+ * out of memory. */
+struct spy_code_cache;
+struct spy_dump_frame;
+struct spy_code_cache *spy_code_cache_new(void);
+int spy_code_cache_frame(struct spy_code_cache *c, const struct spy_raw_frame *raw, struct spy_dump_frame *out);
+void spy_code_cache_free(struct spy_code_cache *c);
+
+/* A consistent copy of the task roots (task_dump.c); false if none yet. */
+bool spy_task_roots_load(struct spy_task_roots *out);
 
 extern struct spy_agent spy_agent;
 

@@ -10,6 +10,12 @@
  * keeps its own CPU time within SPY_CPU_BUDGET by lowering the effective
  * rate.  Nothing allocates inside a tick.
  *
+ * At SPY_TASK_RATE, right after a tick's walk, an asyncio task snapshot
+ * (task_sampler.c) uses that same walk.  Its CPU time is kept apart from
+ * the ticks': the budget lowers the task rate first (task snapshots get at
+ * most half of the budget), and the tick rate is computed from what ticks
+ * alone cost with what the snapshots leave.
+ *
  * It runs with every asynchronous signal blocked (spy_thread_start), so the
  * host's signals go to the host's threads, and none of the synchronous ones.
  *
@@ -28,6 +34,7 @@
 #include "log.h"
 #include "memread.h"
 #include "symbols.h"
+#include "task_sampler.h"
 
 #define NS 1000000000ULL
 
@@ -116,6 +123,7 @@ struct sampler {
     bool *name_ok;
     uint64_t tick;
     uint64_t rng;                  /* xorshift state for the jitter */
+    struct spy_task_sampler tasks;
 };
 
 static bool ends_with(const char *s, uint32_t n, const char *suffix)
@@ -233,7 +241,8 @@ static void decide_busy(struct sampler *sm, int n, uint64_t now_ns)
     }
 }
 
-static void tick(struct sampler *sm, uint64_t now_ns)
+/* One walk and its counts; returns the threads walked, -1 if the walk failed. */
+static int tick(struct sampler *sm, uint64_t now_ns)
 {
     struct spy_agent *a = &spy_agent;
     struct spy_walk_stats ws = { 0 };
@@ -253,7 +262,7 @@ static void tick(struct sampler *sm, uint64_t now_ns)
     if (n < 0) {
         atomic_fetch_add(&a->dropped, 1);
         atomic_fetch_add(&a->torn, ws.torn);
-        return;
+        return -1;
     }
     decide_busy(sm, n, now_ns);
     spy_symbols_validate(&sm->sym, sm->raw, n);
@@ -357,6 +366,28 @@ static void tick(struct sampler *sm, uint64_t now_ns)
     }
     atomic_fetch_add(&a->cost_ns_sum, cost);
     atomic_fetch_add(&a->cost_n, 1);
+    return n;
+}
+
+/* A task snapshot from this tick's walk; returns its CPU time. */
+static uint64_t task_snapshot(struct sampler *sm, int n, uint64_t now, uint64_t interval)
+{
+    struct spy_agent *a = &spy_agent;
+    uint64_t c0 = self_cpu_ns(), w0 = spy_now_ns();
+    int listed = spy_task_snapshot(&sm->tasks, &a->py.ip, &sm->sym, &a->store, sm->raw, n, now, interval);
+    uint64_t cpu = self_cpu_ns() - c0, wall = spy_now_ns() - w0;
+    if (listed < 0)
+        return cpu;                     /* no asyncio (yet): nothing was read */
+    atomic_store(&a->tasks_listed, listed);
+    atomic_store(&a->tasks_walked, sm->tasks.walked);
+    atomic_fetch_add(&a->task_snapshots, 1);
+    if (atomic_load(&a->task_cost_n) >= SPY_COST_WINDOW) {
+        atomic_store(&a->task_cost_ns_sum, atomic_load(&a->task_cost_ns_sum) / 2);
+        atomic_store(&a->task_cost_n, atomic_load(&a->task_cost_n) / 2);
+    }
+    atomic_fetch_add(&a->task_cost_ns_sum, wall);
+    atomic_fetch_add(&a->task_cost_n, 1);
+    return cpu;
 }
 
 static int wait_for_interpreter(void)
@@ -383,21 +414,59 @@ static void sampler_free(struct sampler *sm)
     free(sm->names);
     free(sm->name_ok);
     spy_symbols_free(&sm->sym);
+    spy_task_sampler_free(&sm->tasks);
 }
 
-/* Adjust the effective rate so our CPU time stays within the budget. */
-static void apply_budget(uint64_t cpu_used_ns, uint64_t wall_ns, uint64_t ticks)
+/* The task snapshot rate the budget allows: snapshots may take half of
+ * it; come down at once, go back up gently.  Returns the CPU share (of a
+ * core) the snapshots are left with. */
+static double budget_tasks(double allowed, uint64_t task_cpu_ns, uint64_t wall_ns, uint64_t snapshots)
+{
+    struct spy_agent *a = &spy_agent;
+    int rate = a->cfg.task_rate;
+    int eff = atomic_load(&a->task_effective_rate);
+    if (rate <= 0) {
+        atomic_store(&a->task_effective_rate, rate);
+        return 0.0;
+    }
+    if (snapshots == 0)
+        return 0.0;                     /* none due in this window: keep the rate */
+    double share = (double)task_cpu_ns / (double)wall_ns;
+    double per_snapshot = (double)task_cpu_ns / (double)snapshots;
+    double affordable = allowed / 2 * 1e9 / (per_snapshot > 1 ? per_snapshot : 1);
+    int target = affordable * 0.9 >= rate ? rate : (int)(affordable * 0.9);
+    if (target < 1)
+        target = 1;
+    if (target < eff)
+        eff = target;
+    else if (target > eff)
+        eff = eff + (target - eff + 1) / 2;
+    if (eff != atomic_load(&a->task_effective_rate) && eff < rate)
+        spy_log(SPY_LOG_DEBUG, "task snapshots at %d Hz instead of %d Hz to stay within SPY_CPU_BUDGET=%g%%", eff,
+                rate, a->cfg.cpu_budget);
+    atomic_store(&a->task_effective_rate, eff);
+    return share < allowed / 2 ? share : allowed / 2;
+}
+
+/* Adjust the effective rates so our CPU time stays within the budget:
+ * task snapshots first (at most half of it), then ticks, priced by what
+ * ticks alone cost, with what the snapshots leave. */
+static void apply_budget(uint64_t cpu_used_ns, uint64_t task_cpu_ns, uint64_t snapshots, uint64_t wall_ns,
+                         uint64_t ticks)
 {
     struct spy_agent *a = &spy_agent;
     int rate = __atomic_load_n(&a->cfg.rate, __ATOMIC_RELAXED);
     int eff = atomic_load(&a->effective_rate);
     if (a->cfg.cpu_budget <= 0.0 || ticks == 0 || wall_ns == 0) {
         atomic_store(&a->effective_rate, rate);
+        atomic_store(&a->task_effective_rate, a->cfg.task_rate);
         return;
     }
     double allowed = a->cfg.cpu_budget / 100.0;             /* CPU seconds per second */
-    double per_tick = (double)cpu_used_ns / (double)ticks;  /* ns */
-    double affordable = allowed * 1e9 / (per_tick > 1 ? per_tick : 1);
+    double task_share = budget_tasks(allowed, task_cpu_ns, wall_ns, snapshots);
+    uint64_t tick_cpu = cpu_used_ns > task_cpu_ns ? cpu_used_ns - task_cpu_ns : 0;
+    double per_tick = (double)tick_cpu / (double)ticks;     /* ns */
+    double affordable = (allowed - task_share) * 1e9 / (per_tick > 1 ? per_tick : 1);
     int target = affordable * 0.9 >= rate ? rate : (int)(affordable * 0.9);
     if (target < 1)
         target = 1;
@@ -445,6 +514,9 @@ void *spy_sampler_main(void *arg)
     sm.stack = calloc(SPY_MAX_DEPTH, sizeof(*sm.stack));
     sm.names = calloc(SPY_MAX_THREADS, sizeof(*sm.names));
     sm.name_ok = calloc(SPY_MAX_THREADS, sizeof(*sm.name_ok));
+    spy_task_sampler_init(&sm.tasks, spy_task_reader_for(a->py.major, a->py.minor), a->cfg.task_cap,
+                          spy_now_ns() ^ 0x5851f42d4c957f2dULL);
+    atomic_store(&a->task_effective_rate, a->cfg.task_rate);
     if (!sm.raw || !sm.memo || !sm.pend || !sm.scratch || !sm.stack || !sm.names || !sm.name_ok
         || spy_symbols_init(&sm.sym, a->py.reader, &a->py.ip) != 0) {
         spy_log(SPY_LOG_ERROR, "out of memory starting the sampler; the agent is off");
@@ -476,6 +548,7 @@ void *spy_sampler_main(void *arg)
     uint64_t warm_until = slot_start + WARMUP_NS;
     bool warm = false;
     uint64_t window_start = slot_start, window_cpu = self_cpu_ns(), window_ticks = 0;
+    uint64_t window_task_cpu = 0, window_snapshots = 0, next_snapshot = slot_start;
     for (;;) {
         int eff = atomic_load(&a->effective_rate);
         uint64_t interval = NS / (uint64_t)(eff > 0 ? eff : 1);
@@ -499,8 +572,20 @@ void *spy_sampler_main(void *arg)
         }
         spy_memread_guard_check(now);
         sm.tick++;
-        tick(&sm, now);
+        int nthreads = tick(&sm, now);
+        if (a->task_roots_poll)
+            a->task_roots_poll(now);
         window_ticks++;
+        int task_rate = atomic_load(&a->task_effective_rate);
+        if (task_rate > 0 && nthreads >= 0 && now >= next_snapshot) {
+            /* at most one snapshot per tick, paced by the task rate */
+            uint64_t task_interval = NS / (uint64_t)task_rate;
+            window_task_cpu += task_snapshot(&sm, nthreads, now, task_interval);
+            window_snapshots++;
+            next_snapshot += task_interval;
+            if (next_snapshot <= now)
+                next_snapshot = now + task_interval;
+        }
         spy_store_maintain(&a->store, (int64_t)(now / NS));
         spy_symbols_maintain(&sm.sym);
 
@@ -514,10 +599,12 @@ void *spy_sampler_main(void *arg)
              * system calls: a bounded, one-off cost the rate should not
              * pay for the rest of the run */
             if (warm)
-                apply_budget(cpu - window_cpu, after - window_start, window_ticks);
+                apply_budget(cpu - window_cpu, window_task_cpu, window_snapshots, after - window_start, window_ticks);
             window_start = after;
             window_cpu = cpu;
             window_ticks = 0;
+            window_task_cpu = 0;
+            window_snapshots = 0;
         }
     }
     spy_memread_guard_stop();

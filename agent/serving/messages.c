@@ -244,6 +244,13 @@ char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int r
     add_num(o, "memory_bytes", (double)st.memory_bytes);
     add_num(o, "stacks", (double)st.stacks);
     add_num(o, "functions", (double)st.functions);
+    add_num(o, "task_rate", st.task_rate);
+    add_num(o, "task_effective_rate", st.task_effective_rate);
+    add_num(o, "task_cap", st.task_cap);
+    add_num(o, "tasks", st.tasks);
+    add_num(o, "tasks_walked", st.tasks_walked);
+    add_num(o, "task_snapshots", (double)st.task_snapshots);
+    add_num(o, "task_cost_us", st.task_cost_us);
     cJSON_AddItemToObject(o, "processes", processes());
     add_num(o, "clients", clients);
     add_num(o, "frames_dropped", (double)frames_dropped);

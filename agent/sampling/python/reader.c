@@ -140,7 +140,7 @@ static size_t put_utf8(char *out, size_t pos, size_t cap, uint32_t c)
 }
 
 /* Copy a str object's text as UTF-8 into out (always NUL-terminated). */
-static int read_str(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t addr,
+int spy_read_str(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t addr,
                     char *out, size_t cap)
 {
     unsigned char hdr[BUF_SMALL];
@@ -222,9 +222,9 @@ static int read_code(const struct spy_offsets *o, size_t header_size, const stru
     fingerprint(o, raw, &fp);
     if (fp.type != ip->code_type)
         return -1;
-    if (read_str(o, ip, fp.name, out->name, sizeof(out->name)) != 0)
+    if (spy_read_str(o, ip, fp.name, out->name, sizeof(out->name)) != 0)
         return -1;
-    if (read_str(o, ip, fp.file, out->file, sizeof(out->file)) != 0)
+    if (spy_read_str(o, ip, fp.file, out->file, sizeof(out->file)) != 0)
         return -1;
     out->firstlineno = (int32_t)fp.firstlineno;
     if (bytes_payload(o, ip, fp.linetable, &out->linetable, &out->linetable_len) != 0) {
@@ -708,7 +708,7 @@ static int walk(const struct spy_offsets *o, const struct spy_interp *ip, struct
 static int key_is(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t key, const char *want)
 {
     char buf[64];
-    if (read_str(o, ip, key, buf, sizeof(buf)) != 0)
+    if (spy_read_str(o, ip, key, buf, sizeof(buf)) != 0)
         return 0;
     return strcmp(buf, want) == 0;
 }
@@ -849,7 +849,7 @@ static int thread_name(const struct spy_offsets *o, const struct spy_interp *ip,
     uint64_t name = attribute(o, ip, thread_obj, "_name");
     if (name == 0)
         return -1;
-    return read_str(o, ip, name, out, cap);
+    return spy_read_str(o, ip, name, out, cap);
 }
 
 /* ---- attach ------------------------------------------------------------ */
