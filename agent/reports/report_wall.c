@@ -103,7 +103,7 @@ int spy_report_wall_text(const struct spy_profile *p, const struct spy_report_op
                 if (spy_pct(list[i].ms, ep->ms) < LIST_MIN_PCT)
                     break;
                 wall_fn_label(&list[i], label, sizeof(label));
-                spy_sink_printf(s, "  %38s%5.1f%%  %s %s\n", "", spy_pct(list[i].ms, ep->ms),
+                spy_sink_printf(s, "  %40s%6.1f%%  %s %s\n", "", spy_pct(list[i].ms, ep->ms),
                                 kind == 0 ? "awaiting" : "on CPU in", label);
             }
         }

@@ -179,7 +179,7 @@ static void test_reports(void)
         CHECK(strstr(t, "78.6% waiting") != NULL);
         /* get_user's row: 1.00 task-s, 0.50 in flight, 15 / 5 / 80 % */
         CHECK(strstr(t, "       1.00       0.50    15.0%     5.0%    80.0%  get_user (/srv/app/main.py:28)") != NULL);
-        CHECK(strstr(t, " 60.0%  awaiting sleep (asyncio/tasks.py:590)") != NULL);
+        CHECK(strstr(t, "  60.0%  awaiting sleep (asyncio/tasks.py:590)") != NULL);
         CHECK(strstr(t, " 20.0%  awaiting Connection.connect (asyncpg/connection.py:2090)") != NULL);
         CHECK(strstr(t, " 15.0%  on CPU in dumps (json/__init__.py:183)") != NULL);
         CHECK(strstr(t, "(no endpoint: tasks outside any route)") != NULL);
