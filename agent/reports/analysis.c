@@ -343,6 +343,7 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
     const char **file_names = NULL;
     uint32_t *stamp = NULL, *ep_index = NULL;
     bool *blocking = NULL;
+    bool *cpu_frame = NULL;          /* with a task view: frames of CPU samples */
     struct pairs ep_top = { 0 };
     uint32_t nfiles = 0;
     int rc = -1;
@@ -375,9 +376,25 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         || strmap_init(&fnmap, nf) != 0)
         goto oom;
 
+    /* With a task view, frames only its stacks use are not the CPU view's
+     * functions (without one, every frame counts, used or not, as before). */
+    for (size_t si = 0; si < p->nsamples && !cpu_frame; si++)
+        if (p->samples[si].flags & SPY_FLAG_TASK) {
+            if (!(cpu_frame = calloc(nf, sizeof(*cpu_frame))))
+                goto oom;
+            for (size_t sj = 0; sj < p->nsamples; sj++)
+                if (!(p->samples[sj].flags & SPY_FLAG_TASK))
+                    for (uint32_t k = 0; k < p->samples[sj].depth; k++)
+                        cpu_frame[p->frame_ids[p->samples[sj].first + k]] = true;
+        }
+
     /* ---- per frame ---- */
     for (uint32_t i = 0; i < p->nframes; i++) {
         const struct spy_profile_frame *fr = &p->frames[i];
+        if (cpu_frame && !cpu_frame[i]) {
+            facts[i].fn = NONE;           /* read by no sample the analysis counts */
+            continue;
+        }
         const char *file = nz(fr->file), *fn = nz(fr->function);
         /* the file's rule mask, once per distinct file */
         size_t k = hash_str(file, 1469598103934665603ull) & (files.size - 1);
@@ -569,6 +586,7 @@ cleanup:
         spy_analysis_free(a);
     spy_categories_free(own_rules);
     free(facts);
+    free(cpu_frame);
     free(masks);
     free(file_names);
     free(files.slots);
