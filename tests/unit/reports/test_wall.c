@@ -225,6 +225,9 @@ static void test_reports(void)
         CHECK(strstr(h, "<section id=\"wall\">") != NULL && strstr(h, "id=\"wall-table\"") != NULL);
         CHECK(strstr(h, "awaiting <span class=\"fn\">sleep (asyncio/tasks.py:590)</span>") != NULL);
         CHECK(strstr(hc, "id=\"wall\"") == NULL);
+        /* the task flame graph embedded after the CPU one, only with a task view */
+        CHECK(strstr(h, "<iframe id=\"wall-flame\"") != NULL && strstr(h, "<iframe id=\"flame\"") != NULL);
+        CHECK(strstr(hc, "wall-flame") == NULL);
     }
     free(t);
     free(tc);
