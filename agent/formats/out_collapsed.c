@@ -24,6 +24,7 @@ struct collapse {
     char **tlabel;            /* per thread: "thread NAME (TID)" */
     uint32_t *tcanon;         /* per thread: first thread with that label */
     bool by_thread;
+    bool tasks;               /* a state level after the thread's */
 };
 
 static unsigned char clean(unsigned char c)
@@ -39,7 +40,7 @@ static unsigned char clean(unsigned char c)
 
 static uint32_t levels(const struct collapse *c, const struct spy_profile_sample *s)
 {
-    return s->depth + (c->by_thread ? 1u : 0u);
+    return s->depth + (c->by_thread ? 1u : 0u) + (c->tasks ? 1u : 0u);
 }
 
 /* Level k of a sample, outermost first: an id (frames: canonical frame id;
@@ -53,6 +54,15 @@ static uint64_t level(const struct collapse *c, const struct spy_profile_sample 
             *text = c->tlabel[t];
             *len = strlen(*text);
             return (uint64_t)c->p->nframes + t;
+        }
+        k--;
+    }
+    if (c->tasks) {
+        if (k == 0) {
+            enum spy_view_state st = spy_task_state_of(s->flags);
+            *text = spy_task_marker(st);
+            *len = strlen(*text);
+            return (uint64_t)c->p->nframes + c->p->nthreads + (uint64_t)st;
         }
         k--;
     }
@@ -156,7 +166,7 @@ int spy_write_collapsed(const struct spy_profile *p, const struct spy_write_opti
 {
     struct spy_labels labels = { 0 };
     struct spy_thread_labels threads = { 0 };
-    struct collapse c = { .p = p, .labels = &labels, .by_thread = o->by_thread };
+    struct collapse c = { .p = p, .labels = &labels, .by_thread = o->by_thread, .tasks = o->tasks };
     size_t *order = NULL;
     size_t n = 0;
     int rc = -1;
@@ -174,10 +184,8 @@ int spy_write_collapsed(const struct spy_profile *p, const struct spy_write_opti
         goto cleanup;
 
     for (size_t i = 0; i < p->nsamples; i++) {
-        const struct spy_profile_sample *smp = &p->samples[i];
-        if (smp->count == 0 || ((smp->flags & SPY_FLAG_IDLE) && !o->include_idle))
-            continue;
-        order[n++] = i;
+        if (spy_write_included(&p->samples[i], o))
+            order[n++] = i;
     }
     qsort_r(order, n, sizeof(*order), compare_samples, &c);
 

@@ -70,7 +70,8 @@ struct svg {
     struct spy_thread_labels threads;
     char **tlabel;                 /* threads.text: per thread, "thread NAME (TID)" */
     uint32_t *tcanon;              /* threads.canon */
-    uint32_t nkeys;                /* nframes + nthreads + 1 (root) */
+    uint32_t nkeys;                /* nframes + nthreads + SPY_VIEW_STATES + 1 (root) */
+    uint32_t state0;               /* key of the first task state's box */
     uint32_t *jsidx;               /* per key: index in the script's label table */
     uint32_t *jskeys;              /* the keys in that table, in order */
     uint32_t njs;
@@ -183,12 +184,18 @@ static int build_tree(struct svg *g)
     t->n = 1;
     for (size_t i = 0; i < p->nsamples; i++) {
         const struct spy_profile_sample *smp = &p->samples[i];
-        if (smp->count == 0 || ((smp->flags & SPY_FLAG_IDLE) && !g->o->include_idle))
+        if (!spy_write_included(smp, g->o))
             continue;
         uint32_t cur = 0;
         t->nodes[0].total += smp->count;
         if (g->o->by_thread) {
             cur = tree_child(t, cur, p->nframes + g->tcanon[smp->thread]);
+            if (cur == NONE)
+                goto cleanup;
+            t->nodes[cur].total += smp->count;
+        }
+        if (g->o->tasks) {
+            cur = tree_child(t, cur, g->state0 + (uint32_t)spy_task_state_of(smp->flags));
             if (cur == NONE)
                 goto cleanup;
             t->nodes[cur].total += smp->count;
@@ -308,7 +315,9 @@ static uint32_t colour_of(struct svg *g, uint32_t key)
         return g->colour[key] & 0xffffff;
     uint32_t c;
     if (key >= g->p->nframes) {
-        c = key == g->nkeys - 1 ? 0xcfcfd6 : 0xd9d6e4;      /* root, threads */
+        /* root, task states (on CPU, ready, waiting), threads */
+        static const uint32_t states[SPY_VIEW_STATES] = { 0xe89a7a, 0xe8cf7a, 0xa9c2de };
+        c = key == g->nkeys - 1 ? 0xcfcfd6 : key >= g->state0 ? states[key - g->state0] : 0xd9d6e4;
     } else {
         const char *mod;
         size_t len;
@@ -350,6 +359,8 @@ static void box_text(const struct svg *g, uint32_t key, char *buf, size_t cap)
     const struct spy_profile *p = g->p;
     if (key == g->nkeys - 1) {
         snprintf(buf, cap, "all");
+    } else if (key >= g->state0) {
+        snprintf(buf, cap, "%s", spy_task_marker((enum spy_view_state)(key - g->state0)));
     } else if (key >= p->nframes) {
         snprintf(buf, cap, "%s", g->tlabel[key - p->nframes]);
     } else {
@@ -474,7 +485,7 @@ static const char script[] =
     "  var l = labels[L[i]];\n"
     "  tipLines[0].textContent = l.fn;\n"
     "  tipLines[1].textContent = l.where;\n"
-    "  tipLines[2].textContent = group(W[i]) + ' samples, ' + pct(W[i]) + ' of all' +\n"
+    "  tipLines[2].textContent = group(W[i]) + ' @UNIT@, ' + pct(W[i]) + ' of all' +\n"
     "    (zoomed >= 0 && W[zoomed] ? ', ' + (100 * W[i] / W[zoomed]).toFixed(2) + '% of zoomed' : '');\n"
     "  tip.classList.remove('hidden');\n"
     "  var w = 0;\n"
@@ -521,7 +532,7 @@ static const char script[] =
     "  }\n"
     "  searching = true;\n"
     "  matched.textContent = 'Matched: ' + (S.omittedComplete ? '' : '\u2265 ') + pct(sum) +\n"
-    "    ' (' + group(sum) + ' samples)';\n"
+    "    ' (' + group(sum) + ' @UNIT@)';\n"
     "  clearBtn.classList.remove('hidden');\n"
     "}\n"
     "function clearSearch() {\n"
@@ -664,7 +675,11 @@ static void put_labels(struct svg *g, struct spy_sink *s)
     for (uint32_t j = 0; j < g->njs; j++) {
         uint32_t key = g->jskeys[j];
         spy_sink_puts(s, j ? ",\n[\"" : "\n[\"");
-        if (key < p->nframes) {
+        if (key >= g->state0 && key < g->nkeys - 1) {
+            /* kind 3: a task state, which readers take as a frame with no file */
+            spy_sink_puts(s, spy_task_marker((enum spy_view_state)(key - g->state0)));
+            spy_sink_puts(s, "\",\"\",0,3]");
+        } else if (key < p->nframes) {
             const struct spy_profile_frame *f = &p->frames[key];
             spy_sink_json_str_xmlsafe(s, f->function ? f->function : "?");
             spy_sink_puts(s, "\",\"");
@@ -693,7 +708,8 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
         goto cleanup;
     g.tlabel = g.threads.text;
     g.tcanon = g.threads.canon;
-    g.nkeys = p->nframes + p->nthreads + 1;
+    g.state0 = p->nframes + p->nthreads;
+    g.nkeys = g.state0 + SPY_VIEW_STATES + 1;
     g.jsidx = malloc((size_t)g.nkeys * sizeof(*g.jsidx));
     g.jskeys = malloc((size_t)g.nkeys * sizeof(*g.jskeys));
     g.colour = calloc(g.nkeys, sizeof(*g.colour));
@@ -731,13 +747,17 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
          * print only values that read back (NaN fails both tests) */
         double duration = p->duration >= 0 && p->duration <= 1e9 ? p->duration : 0;
         int rate = p->rate > 0 && p->rate <= 1000000 ? p->rate : 0;
-        if (duration > 0 && rate <= 0)
+        if (o->tasks && duration > 0)      /* the reader takes " ms of task wall time in " back */
+            spy_sink_printf(s, " ms of task wall time in %.1f s, by task state", duration);
+        else if (o->tasks)
+            spy_sink_puts(s, " ms of task wall time, duration unknown, by task state");
+        else if (duration > 0 && rate <= 0)
             spy_sink_printf(s, " samples in %.1f s", duration);
         else if (duration > 0 || rate > 0)
             spy_sink_printf(s, " samples in %.1f s at %d Hz", duration, rate);
         else
             spy_sink_puts(s, " samples, duration unknown");
-        spy_sink_printf(s, "%s%s</text>\n", o->include_idle ? ", idle included" : ", idle excluded",
+        spy_sink_printf(s, "%s%s</text>\n", o->tasks ? "" : o->include_idle ? ", idle included" : ", idle excluded",
                         o->by_thread ? ", by thread" : "");
     }
     spy_sink_printf(s, "<text id=\"reset\" class=\"button hidden\" x=\"%d\" y=\"66\">Reset zoom</text>\n"
@@ -749,8 +769,8 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
         goto cleanup;
     spy_sink_puts(s, "</g>\n");
     if (total == 0)
-        spy_sink_printf(s, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">No samples</text>\n",
-                        IMAGE_W / 2, CHART_TOP + 12);
+        spy_sink_printf(s, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                        IMAGE_W / 2, CHART_TOP + 12, o->tasks ? "No task wall time" : "No samples");
     spy_sink_printf(s, "<text id=\"matched\" x=\"%d\" y=\"%d\" text-anchor=\"end\"></text>\n"
                     "<text id=\"hint\" x=\"%d\" y=\"%d\" fill=\"#777\">Click a frame to zoom, "
                     "Ctrl+F or Search to highlight, Esc to reset.</text>\n",
@@ -765,7 +785,15 @@ int spy_write_svg(const struct spy_profile *p, const struct spy_write_options *o
     put_omitted(&g, s);
     put_labels(&g, s);
     spy_sink_puts(s, "};</script>\n");
-    spy_sink_puts(s, script);
+    for (const char *q = script, *u; *q; q = u + 6) {     /* @UNIT@: what the widths count */
+        u = strstr(q, "@UNIT@");
+        if (!u) {
+            spy_sink_puts(s, q);
+            break;
+        }
+        spy_sink_write(s, q, (size_t)(u - q));
+        spy_sink_puts(s, o->tasks ? "ms" : "samples");
+    }
     spy_sink_puts(s, "</svg>\n");
     rc = s->failed ? -1 : 0;
 

@@ -162,3 +162,126 @@ void spy_thread_labels_free(struct spy_thread_labels *tl)
     free(tl->canon);
     memset(tl, 0, sizeof(*tl));
 }
+
+/* ---- the task view ---- */
+
+static const char *const task_markers[SPY_VIEW_STATES] = { "[on CPU]", "[ready]", "[waiting]" };
+
+unsigned spy_task_flags(enum spy_view_state st)
+{
+    return SPY_FLAG_TASK | (st == SPY_VIEW_WAITING ? SPY_FLAG_IDLE : st == SPY_VIEW_READY ? SPY_FLAG_READY : 0u);
+}
+
+const char *spy_task_marker(enum spy_view_state st)
+{
+    return st >= 0 && st < SPY_VIEW_STATES ? task_markers[st] : "";
+}
+
+enum spy_view_state spy_task_marker_state(const char *function, const char *file)
+{
+    if (!function || function[0] != '[' || (file && file[0]))
+        return SPY_VIEW_NONE;
+    for (int i = 0; i < SPY_VIEW_STATES; i++)
+        if (strcmp(function, task_markers[i]) == 0)
+            return (enum spy_view_state)i;
+    return SPY_VIEW_NONE;
+}
+
+int spy_profile_view_tasks(const struct spy_profile *p, bool tasks, struct spy_profile *view)
+{
+    *view = *p;
+    view->samples = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*view->samples));
+    if (!view->samples)
+        return -1;
+    view->nsamples = 0;
+    view->total = 0;
+    for (size_t i = 0; i < p->nsamples; i++) {
+        if (((p->samples[i].flags & SPY_FLAG_TASK) != 0) != tasks)
+            continue;
+        view->samples[view->nsamples++] = p->samples[i];
+        view->total += p->samples[i].count;
+    }
+    return 0;
+}
+
+uint64_t spy_profile_task_ms(const struct spy_profile *p)
+{
+    uint64_t ms = 0;
+    for (size_t i = 0; i < p->nsamples; i++)
+        if (p->samples[i].flags & SPY_FLAG_TASK)
+            ms += p->samples[i].count;
+    return ms;
+}
+
+int spy_profile_append(struct spy_profile *dst, const struct spy_profile *src)
+{
+    size_t nf = (size_t)dst->nframes + src->nframes, nt = (size_t)dst->nthreads + src->nthreads;
+    size_t ns = dst->nsamples + src->nsamples, ni = dst->nframe_ids + src->nframe_ids;
+    if (nf > UINT32_MAX || nt > UINT32_MAX || ni > UINT32_MAX)
+        return -1;
+    if (src->nsamples == 0)
+        return 0;
+    struct spy_profile_frame *frames = malloc((nf ? nf : 1) * sizeof(*frames));
+    struct spy_profile_thread *threads = malloc((nt ? nt : 1) * sizeof(*threads));
+    struct spy_profile_sample *samples = malloc((ns ? ns : 1) * sizeof(*samples));
+    uint32_t *ids = malloc((ni ? ni : 1) * sizeof(*ids));
+    uint32_t k = 0;
+    if (!frames || !threads || !samples || !ids)
+        goto oom;
+    for (; k < src->nframes; k++) {
+        const struct spy_profile_frame *f = &src->frames[k];
+        struct spy_profile_frame *d = &frames[dst->nframes + k];
+        *d = *f;
+        d->function = strdup(f->function ? f->function : "?");
+        d->file = strdup(f->file ? f->file : "?");
+        if (!d->function || !d->file) {
+            free(d->function);
+            free(d->file);
+            goto oom;
+        }
+    }
+    if (dst->nframes)
+        memcpy(frames, dst->frames, dst->nframes * sizeof(*frames));
+    if (dst->nthreads)
+        memcpy(threads, dst->threads, dst->nthreads * sizeof(*threads));
+    if (src->nthreads)
+        memcpy(threads + dst->nthreads, src->threads, src->nthreads * sizeof(*threads));
+    if (dst->nsamples)
+        memcpy(samples, dst->samples, dst->nsamples * sizeof(*samples));
+    for (size_t i = 0; i < src->nsamples; i++) {
+        struct spy_profile_sample s = src->samples[i];
+        s.thread += dst->nthreads;
+        s.first += (uint32_t)dst->nframe_ids;
+        samples[dst->nsamples + i] = s;
+    }
+    if (dst->nframe_ids)
+        memcpy(ids, dst->frame_ids, dst->nframe_ids * sizeof(*ids));
+    for (size_t i = 0; i < src->nframe_ids; i++)
+        ids[dst->nframe_ids + i] = src->frame_ids[i] + dst->nframes;
+    free(dst->frames);
+    free(dst->threads);
+    free(dst->samples);
+    free(dst->frame_ids);
+    dst->frames = frames;
+    dst->threads = threads;
+    dst->samples = samples;
+    dst->frame_ids = ids;
+    dst->nframes = (uint32_t)nf;
+    dst->nthreads = (uint32_t)nt;
+    dst->nsamples = ns;
+    dst->nframe_ids = ni;
+    dst->total += src->total;
+    return 0;
+
+oom:
+    if (frames)
+        for (uint32_t j = 0; j < k; j++) {
+            free(frames[dst->nframes + j].function);
+            free(frames[dst->nframes + j].file);
+        }
+    free(frames);
+    free(threads);
+    free(samples);
+    free(ids);
+    return -1;
+}

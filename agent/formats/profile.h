@@ -23,6 +23,27 @@
 #define SPY_FLAG_READY 8u
 #endif
 
+/* The task view: a sample with SPY_FLAG_TASK counts milliseconds of task
+ * wall time, not samples; its state is in the other flags.  Files carry
+ * the state as an outermost pseudo-frame with no file (spy_task_marker),
+ * which the readers turn back into flags. */
+enum spy_view_state { SPY_VIEW_NONE = -1, SPY_VIEW_RUNNING = 0, SPY_VIEW_READY = 1, SPY_VIEW_WAITING = 2 };
+#define SPY_VIEW_STATES 3
+
+static inline enum spy_view_state spy_task_state_of(unsigned flags)
+{
+    if (!(flags & SPY_FLAG_TASK))
+        return SPY_VIEW_NONE;
+    return (flags & SPY_FLAG_IDLE) ? SPY_VIEW_WAITING : (flags & SPY_FLAG_READY) ? SPY_VIEW_READY : SPY_VIEW_RUNNING;
+}
+/* SPY_FLAG_TASK and the state's flag. */
+unsigned spy_task_flags(enum spy_view_state st);
+/* "[on CPU]", "[ready]", "[waiting]": the pseudo-frame files carry. */
+const char *spy_task_marker(enum spy_view_state st);
+/* The state a frame (function, file) stands for, SPY_VIEW_NONE if it is
+ * no marker: markers have no file. */
+enum spy_view_state spy_task_marker_state(const char *function, const char *file);
+
 struct spy_profile_frame {
     char *function;          /* qualified name where the version has one */
     char *file;
@@ -41,7 +62,7 @@ struct spy_profile_sample {
     uint32_t thread;         /* index into threads */
     uint32_t depth;
     uint32_t first;          /* index into frame_ids of the innermost frame */
-    unsigned flags;          /* SPY_FLAG_IDLE | SPY_FLAG_GIL; in a task view SPY_FLAG_TASK | IDLE or READY */
+    unsigned flags;          /* SPY_FLAG_IDLE | SPY_FLAG_GIL, or SPY_FLAG_TASK | state */
     uint64_t count;
 };
 
@@ -69,6 +90,16 @@ void spy_profile_free(struct spy_profile *p);
  * its samples array; release with spy_profile_view_free. */
 int spy_profile_view_pid(const struct spy_profile *p, int pid, struct spy_profile *view);
 void spy_profile_view_free(struct spy_profile *view);
+/* The same for one view: tasks false, the samples without SPY_FLAG_TASK
+ * (the CPU view); true, the task view's. */
+int spy_profile_view_tasks(const struct spy_profile *p, bool tasks, struct spy_profile *view);
+/* Milliseconds of task wall time in p (0: no task view). */
+uint64_t spy_profile_task_ms(const struct spy_profile *p);
+/* Appends src's frames, threads and samples to dst (both owned, built
+ * separately, e.g. the CPU and the task view of one span); dst keeps its
+ * figures (duration, rate, program).  0, or -1 if out of memory (dst is
+ * then unchanged). */
+int spy_profile_append(struct spy_profile *dst, const struct spy_profile *src);
 /* 0 if every index in p is in range (samples' threads and frame runs,
  * frame ids), -1 otherwise; writers refuse a profile that is not. */
 int spy_profile_check(const struct spy_profile *p);

@@ -195,9 +195,11 @@ static uint32_t add_thread(struct builder *b, const char *name, size_t len, int 
     return p->nthreads++;
 }
 
-static uint64_t stack_hash(uint32_t thread, const uint32_t *ids, uint32_t depth)
+static uint64_t stack_hash(uint32_t thread, unsigned flags, const uint32_t *ids, uint32_t depth)
 {
     uint64_t h = fnv(&thread, sizeof(thread), 1469598103934665603ull);
+    if (flags)                     /* task samples: their state too */
+        h = fnv(&flags, sizeof(flags), h);
     return fnv(ids, (size_t)depth * sizeof(*ids), h);
 }
 
@@ -209,7 +211,7 @@ static int stack_rehash(struct builder *b, size_t size)
     memset(t, 0xff, size * sizeof(*t));
     for (size_t i = 0; i < b->p->nsamples; i++) {
         const struct spy_profile_sample *s = &b->p->samples[i];
-        size_t k = stack_hash(s->thread, s->depth ? b->p->frame_ids + s->first : NULL, s->depth) & (size - 1);
+        size_t k = stack_hash(s->thread, s->flags, s->depth ? b->p->frame_ids + s->first : NULL, s->depth) & (size - 1);
         while (t[k] != NONE)
             k = (k + 1) & (size - 1);
         t[k] = (uint32_t)i;
@@ -221,18 +223,30 @@ static int stack_rehash(struct builder *b, size_t size)
 }
 
 /* Adds count samples of a stack (innermost first) on a thread; equal
- * stacks merge.  0, or -1 if out of memory. */
+ * stacks merge.  A stack whose outermost frame is a task state's
+ * pseudo-frame (spy_task_marker: our files' task view) is that many
+ * milliseconds of task wall time in that state, without the pseudo-frame.
+ * 0, or -1 if out of memory. */
 static int add_sample(struct builder *b, uint32_t thread, const uint32_t *ids, uint32_t depth, uint64_t count)
 {
     struct spy_profile *p = b->p;
+    unsigned flags = 0;
     if (count == 0)
         return 0;
+    if (depth > 0) {
+        const struct spy_profile_frame *outer = &p->frames[ids[depth - 1]];
+        enum spy_view_state st = spy_task_marker_state(outer->function, outer->file);
+        if (st != SPY_VIEW_NONE) {
+            flags = spy_task_flags(st);
+            depth--;
+        }
+    }
     if (p->nsamples * 2 + 2 > b->stab_size && stack_rehash(b, b->stab_size ? b->stab_size * 2 : 1024) != 0)
         return -1;
-    size_t k = stack_hash(thread, ids, depth) & (b->stab_size - 1);
+    size_t k = stack_hash(thread, flags, ids, depth) & (b->stab_size - 1);
     for (; b->stab[k] != NONE; k = (k + 1) & (b->stab_size - 1)) {
         struct spy_profile_sample *s = &p->samples[b->stab[k]];
-        if (s->thread == thread && s->depth == depth
+        if (s->thread == thread && s->depth == depth && s->flags == flags
             && (depth == 0 || memcmp(p->frame_ids + s->first, ids, (size_t)depth * sizeof(*ids)) == 0)) {
             s->count += count;
             p->total += count;
@@ -260,7 +274,7 @@ static int add_sample(struct builder *b, uint32_t thread, const uint32_t *ids, u
     if (depth)                     /* frame_ids may still be NULL (found by tests/fuzz) */
         memcpy(p->frame_ids + p->nframe_ids, ids, (size_t)depth * sizeof(*ids));
     p->samples[p->nsamples] = (struct spy_profile_sample){
-        .thread = thread, .depth = depth, .first = (uint32_t)p->nframe_ids, .flags = 0, .count = count };
+        .thread = thread, .depth = depth, .first = (uint32_t)p->nframe_ids, .flags = flags, .count = count };
     b->stab[k] = (uint32_t)p->nsamples++;
     p->nframe_ids += depth;
     p->total += count;
@@ -1048,12 +1062,17 @@ meta:
             }
             b->p->pid = (int)v;
         }
+        /* a task flame graph: "12,345 ms of task wall time in 5.0 s" */
+        static const char task_in[] = " ms of task wall time in ";
         const char *in = st ? memmem(st, (size_t)(se - st), " samples in ", 12) : NULL;
+        size_t inl = 12;
+        if (!in && st && (in = memmem(st, (size_t)(se - st), task_in, sizeof(task_in) - 1)) != NULL)
+            inl = sizeof(task_in) - 1;
         if (in) {
             char *e;
-            double d = strtod(in + 12, &e);
-            if (e == in + 12 || !(d >= 0 && d <= SPY_READ_MAX_DURATION)) {
-                fail(r, "the subtitle's duration %.20s s is out of range (0 to %.0f s)", in + 12,
+            double d = strtod(in + inl, &e);
+            if (e == in + inl || !(d >= 0 && d <= SPY_READ_MAX_DURATION)) {
+                fail(r, "the subtitle's duration %.20s s is out of range (0 to %.0f s)", in + inl,
                      SPY_READ_MAX_DURATION);
                 goto cleanup;
             }

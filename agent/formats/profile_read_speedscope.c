@@ -485,6 +485,7 @@ struct ss_profile {
     double scale;                      /* seconds per weight unit, 0: counts */
     char thread[64];
     int tid;
+    bool task;                         /* ours: "task wall time: NAME (TID)" */
 };
 
 struct ss_state {
@@ -495,7 +496,9 @@ struct ss_state {
     struct ss_profile *profs;
     size_t np, pcap;
     double unit_w, longest;
-    bool timed, has_frames, has_profiles, bad_schema;
+    double meta_duration;              /* ours with a task view: "spyagent":{"duration","rate"} */
+    int meta_rate;
+    bool timed, has_frames, has_profiles, bad_schema, has_meta;
 };
 
 static int ss_frame(struct ss_state *st, struct builder *b, size_t index)
@@ -722,15 +725,19 @@ static int ss_profile(struct ss_state *st, size_t pi)
         goto out;
     }
     pr.scale = unit_scale(has_unit ? unit.s : NULL);
-    if (pr.scale > 0 && pr.has_weights) {
+    /* our task view: weights are milliseconds of task wall time, not
+     * samples, so they say nothing of the rate or the span */
+    static const char task_prefix[] = "task wall time: ";
+    pr.task = has_name && strncmp(name.s, task_prefix, sizeof(task_prefix) - 1) == 0;
+    if (pr.scale > 0 && pr.has_weights && !pr.task) {
         st->timed = true;
         if (minw > 0 && (st->unit_w == 0 || minw * pr.scale < st->unit_w))
             st->unit_w = minw * pr.scale;
     }
-    if (pr.scale > 0 && has_sv && has_ev && (ev - sv) * pr.scale > st->longest)
+    if (pr.scale > 0 && has_sv && has_ev && !pr.task && (ev - sv) * pr.scale > st->longest)
         st->longest = (ev - sv) * pr.scale;
     /* thread: ours "NAME (TID)"; otherwise the whole name */
-    const char *tn = has_name ? name.s : "?";
+    const char *tn = has_name ? name.s + (pr.task ? sizeof(task_prefix) - 1 : 0) : "?";
     size_t tl = strlen(tn);
     if (tl > 3 && tn[tl - 1] == ')') {
         const char *open = strrchr(tn, '(');
@@ -757,6 +764,39 @@ out:
     free(unit.s);
     free(name.s);
     return rc;
+}
+
+/* Ours with a task view: "spyagent":{"duration":S,"rate":HZ}, the span
+ * the file covers; other members skipped, bad values ignored. */
+static int ss_meta(struct ss_state *st)
+{
+    struct jcur *c = &st->c;
+    bool first = true, is;
+    double v;
+    int k = jc_peek(c);
+    if (k < 0)
+        return jc_end(c, k);
+    if (k != '{')
+        return jc_skip(c);
+    c->i++;
+    c->depth++;
+    while ((k = jc_key(c, &first, &st->key)) == 1) {
+        bool duration = strcmp(st->key.s, "duration") == 0, rate = strcmp(st->key.s, "rate") == 0;
+        if (!duration && !rate) {
+            if (jc_skip(c) != 0)
+                return -1;
+            continue;
+        }
+        if (jc_number_or_skip(c, &v, &is) != 0)
+            return -1;
+        if (is && duration && v > 0 && v <= SS_MAX_DURATION) {
+            st->meta_duration = v;
+            st->has_meta = true;
+        } else if (is && rate && v >= 1 && v <= SS_MAX_RATE) {
+            st->meta_rate = (int)(v + 0.5);
+        }
+    }
+    return k < 0 ? -1 : 0;
 }
 
 /* Pass 1: the top-level object. */
@@ -786,6 +826,9 @@ static int ss_structure(struct ss_state *st, struct builder *b, const char **for
                 snprintf(spy_read_profile(b)->program, sizeof(spy_read_profile(b)->program), "%s", st->str.s);
         } else if (strcmp(st->key.s, "shared") == 0) {
             if (ss_shared(st, b) != 0)
+                return -1;
+        } else if (strcmp(st->key.s, "spyagent") == 0) {
+            if (ss_meta(st) != 0)
                 return -1;
         } else if (strcmp(st->key.s, "profiles") == 0 && !st->has_profiles) {
             int a = jc_peek(c);
@@ -851,7 +894,8 @@ static int ss_samples(struct ss_state *st, struct builder *b, struct jcur *w)
                     spy_read_fail(c->r, "profiles[%zu]: fewer weights than samples", pi);
                 if (more != 1 || jc_number(w, &x) != 0)
                     goto out;
-                double n = pr->scale > 0 && st->unit_w > 0 ? x * pr->scale / st->unit_w + 0.5 : x + 0.5;
+                double n = pr->task ? (pr->scale > 0 ? x * pr->scale * 1e3 : x) + 0.5
+                           : pr->scale > 0 && st->unit_w > 0 ? x * pr->scale / st->unit_w + 0.5 : x + 0.5;
                 if (!(n < 1e15)) {
                     spy_read_fail(c->r, "profiles[%zu].weights[%zu] is %g: more than 10^15 samples (the weights do not look "
                          "like sample counts or times)", pi, k, x);
@@ -942,6 +986,9 @@ int spy_read_speedscope(struct reader *r, struct builder *b, int fd, uint64_t st
         double rate = 1.0 / st.unit_w;
         spy_read_profile(b)->rate = rate >= 1 && rate <= SS_MAX_RATE ? (int)(rate + 0.5) : 0;
         spy_read_profile(b)->duration = st.longest > 0 && st.longest <= SS_MAX_DURATION ? st.longest : 0;
+    } else if (st.has_meta) {
+        spy_read_profile(b)->rate = st.meta_rate;
+        spy_read_profile(b)->duration = st.meta_duration;
     }
     rc = 0;
 

@@ -28,6 +28,8 @@
  *     the thread was mostly off the CPU at that very stack (loop_blocking:
  *     a GIL wait amid CPU work is not the callback's doing).
  * Other idle samples (SPY_FLAG_IDLE) count in totals and per thread only.
+ * Task samples (SPY_FLAG_TASK, milliseconds of task wall time) are another
+ * view, left out here (wall.c reads them).
  * Cost: O(frames + sum of stack depths); memory O(frames + functions).
  *
  * Runs on the caller's thread; reads the profile only; the result borrows
@@ -208,7 +210,7 @@ static int loop_blocking(const struct spy_profile *p, const struct spy_frame_rol
             bool loop = spy_stack_on_loop(roles, ids, s->depth);
             if (pass == 0)
                 blocking[si] = (s->flags & SPY_FLAG_LOOP_BLOCKED) != 0;
-            if (!loop || spy_stack_loop_waiting(roles, ids, s->depth) || (s->flags & SPY_FLAG_LOOP_BLOCKED))
+            if ((s->flags & SPY_FLAG_TASK) || !loop || spy_stack_loop_waiting(roles, ids, s->depth) || (s->flags & SPY_FLAG_LOOP_BLOCKED))
                 continue;
             uint64_t key = stack_key(s->thread, ids, s->depth);
             if (pass == 0) {
@@ -366,6 +368,7 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
     const char **file_names = NULL;
     uint32_t *stamp = NULL, *ep_index = NULL;
     bool *blocking = NULL;
+    bool *cpu_frame = NULL;          /* with a task view: frames of CPU samples */
     struct pairs ep_top = { 0 };
     uint32_t nfiles = 0;
     int rc = -1;
@@ -399,9 +402,25 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         || strmap_init(&fnmap, nf) != 0)
         goto oom;
 
+    /* With a task view, frames only its stacks use are not the CPU view's
+     * functions (without one, every frame counts, used or not, as before). */
+    for (size_t si = 0; si < p->nsamples && !cpu_frame; si++)
+        if (p->samples[si].flags & SPY_FLAG_TASK) {
+            if (!(cpu_frame = calloc(nf, sizeof(*cpu_frame))))
+                goto oom;
+            for (size_t sj = 0; sj < p->nsamples; sj++)
+                if (!(p->samples[sj].flags & SPY_FLAG_TASK))
+                    for (uint32_t k = 0; k < p->samples[sj].depth; k++)
+                        cpu_frame[p->frame_ids[p->samples[sj].first + k]] = true;
+        }
+
     /* ---- per frame ---- */
     for (uint32_t i = 0; i < p->nframes; i++) {
         const struct spy_profile_frame *fr = &p->frames[i];
+        if (cpu_frame && !cpu_frame[i]) {
+            facts[i].fn = NONE;           /* read by no sample the analysis counts */
+            continue;
+        }
         const char *file = nz(fr->file), *fn = nz(fr->function);
         /* the file's rule mask, once per distinct file */
         size_t k = hash_str(file, 1469598103934665603ull) & (files.size - 1);
@@ -453,7 +472,7 @@ int spy_analyse(const struct spy_profile *p, const struct spy_categories *rules,
         /* frame_ids is NULL when every stack is empty (found by tests/fuzz) */
         const uint32_t *ids = s->depth ? p->frame_ids + s->first : NULL;
         uint64_t n = s->count;
-        if (n == 0)
+        if (n == 0 || (s->flags & SPY_FLAG_TASK))     /* the task view: wall.c */
             continue;
         struct spy_thread_stat *ts = &a->threads[s->thread];
         a->total += n;
@@ -587,6 +606,7 @@ cleanup:
     spy_categories_free(own_rules);
     free(facts);
     free(roles);
+    free(cpu_frame);
     free(masks);
     free(file_names);
     free(files.slots);

@@ -305,7 +305,7 @@ static int dt_add(struct dtree *t, const struct spy_profile *p, const struct spy
 {
     for (size_t i = 0; i < p->nsamples; i++) {
         const struct spy_profile_sample *smp = &p->samples[i];
-        if (smp->count == 0 || (smp->flags & SPY_FLAG_IDLE))
+        if (smp->count == 0 || (smp->flags & (SPY_FLAG_IDLE | SPY_FLAG_TASK)))
             continue;
         uint32_t cur = 0;
         for (uint32_t k = 0; k <= smp->depth; k++) {

@@ -21,6 +21,7 @@
 
 #include "analysis.h"
 #include "figures.h"
+#include "report_wall.h"
 #include "writers.h"
 
 #include "spyagent.h"
@@ -231,10 +232,38 @@ static void put_loop_blocks(struct spy_sink *s, const struct spy_report_options 
     spy_sink_puts(s, "</section>\n");
 }
 
+/* spy_write_svg()'s document of p, embedded as an <iframe id=ID>, or a
+ * sentence saying why it could not be drawn. */
+static void embed_flame(struct spy_sink *s, const struct spy_profile *p, const struct spy_write_options *wo,
+                        const char *id, const char *what)
+{
+    struct spy_sink svg;
+    spy_sink_memory(&svg, 0);
+    if (spy_write_svg(p, wo, &svg) == 0 && spy_sink_close(&svg) == 0) {
+        const char *h = strstr(svg.buf, " height=\"");
+        int height = h ? atoi(h + 9) : 600;
+        /* Chromium refuses data: URLs over 2 MiB (the iframe stays
+         * about:blank#blocked), and a flame graph of many stacks is
+         * bigger: the page turns the embedded SVG into a blob: URL. */
+        spy_sink_printf(s, "<iframe id=\"%s\" title=\"%s\" style=\"height:%dpx\" "
+                        "sandbox=\"allow-scripts allow-modals\"></iframe>\n"
+                        "<script>(function () {\nvar b = atob(\"", id, what, height + 4);
+        put_base64(s, (const unsigned char *)svg.buf, svg.len);
+        spy_sink_printf(s, "\");\nvar u = new Uint8Array(b.length);\n"
+                        "for (var i = 0; i < b.length; i++) u[i] = b.charCodeAt(i);\n"
+                        "document.getElementById('%s').src = URL.createObjectURL("
+                        "new Blob([u], {type: 'image/svg+xml'}));\n})();</script>\n", id);
+    } else {
+        spy_sink_puts(s, "<p>The flame graph could not be drawn: ");
+        spy_sink_xml_str(s, svg.error);
+        spy_sink_puts(s, "</p>\n");
+    }
+    free(svg.buf);
+}
+
 int spy_report_html(const struct spy_profile *p, const struct spy_report_options *o, struct spy_sink *s)
 {
     struct spy_analysis a;
-    struct spy_sink svg;
     char v[64], d[128];
     const char *title;
     int top = o && o->top > 0 ? o->top : 20;
@@ -335,6 +364,8 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
     }
     spy_sink_puts(s, "</section>\n");
 
+    spy_report_wall_html(p, o, s);      /* a failure stays in the sink */
+
     spy_sink_printf(s, "<section id=\"functions\"><h2>Top %d functions</h2>\n"
                     "<p class=\"note\">Own: the function is the innermost frame. Total: it is anywhere on the "
                     "stack (once per sample, even when recursive).</p>\n", top);
@@ -388,32 +419,21 @@ int spy_report_html(const struct spy_profile *p, const struct spy_report_options
     }
     spy_sink_puts(s, "</tbody></table></div></section>\n");
 
-    /* the flame graph, from the SVG writer */
+    /* the flame graph, from the SVG writer; with a task view, its own
+     * flame graph of task wall time after it */
     spy_sink_puts(s, "<section id=\"flamegraph\"><h2>Flame graph</h2>\n"
                      "<p class=\"note\">Click a frame to zoom, Ctrl+F or Search to highlight, Esc to reset.</p>\n");
-    spy_sink_memory(&svg, 0);
     struct spy_write_options wo = { .include_idle = false, .by_thread = false, .title = title };
-    if (spy_write_svg(p, &wo, &svg) == 0 && spy_sink_close(&svg) == 0) {
-        const char *h = strstr(svg.buf, " height=\"");
-        int height = h ? atoi(h + 9) : 600;
-        /* Chromium refuses data: URLs over 2 MiB (the iframe stays
-         * about:blank#blocked), and a flame graph of many stacks is
-         * bigger: the page turns the embedded SVG into a blob: URL. */
-        spy_sink_printf(s, "<iframe id=\"flame\" title=\"flame graph\" style=\"height:%dpx\" "
-                        "sandbox=\"allow-scripts allow-modals\"></iframe>\n"
-                        "<script>(function () {\nvar b = atob(\"", height + 4);
-        put_base64(s, (const unsigned char *)svg.buf, svg.len);
-        spy_sink_puts(s, "\");\nvar u = new Uint8Array(b.length);\n"
-                         "for (var i = 0; i < b.length; i++) u[i] = b.charCodeAt(i);\n"
-                         "document.getElementById('flame').src = URL.createObjectURL("
-                         "new Blob([u], {type: 'image/svg+xml'}));\n})();</script>\n");
-    } else {
-        spy_sink_puts(s, "<p>The flame graph could not be drawn: ");
-        spy_sink_xml_str(s, svg.error);
-        spy_sink_puts(s, "</p>\n");
-    }
-    free(svg.buf);
+    embed_flame(s, p, &wo, "flame", "flame graph");
     spy_sink_puts(s, "</section>\n");
+    if (spy_profile_task_ms(p) > 0) {
+        spy_sink_puts(s, "<section id=\"wall-flamegraph\"><h2>Flame graph of task wall time</h2>\n"
+                         "<p class=\"note\">Every asyncio task, whether on the CPU, ready or waiting, in "
+                         "milliseconds; split at the root by the task's state.</p>\n");
+        wo.tasks = true;
+        embed_flame(s, p, &wo, "wall-flame", "flame graph of task wall time");
+        spy_sink_puts(s, "</section>\n");
+    }
     spy_sink_puts(s, "<footer>Generated by spyagent. Shares are of active (non-idle) samples unless noted.</footer>\n"
                      "</main>\n");
     spy_sink_puts(s, script);

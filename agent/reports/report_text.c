@@ -17,6 +17,7 @@
 
 #include "analysis.h"
 #include "figures.h"
+#include "report_wall.h"
 
 /* Text wrapped at `width` columns, each line indented by `indent`. */
 static void put_wrapped(struct spy_sink *s, const char *text, int indent, int width)
@@ -84,6 +85,13 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
     if (a.pid)
         spy_sink_printf(s, " (pid %d)", a.pid);
     spy_sink_puts(s, "\n==============================================================================\n");
+    if (a.total == 0 && spy_profile_task_ms(p) > 0) {
+        /* a task view alone (a .tasks file): no CPU sections to show */
+        spy_sink_puts(s, "This profile holds asyncio task wall time only (no CPU samples).\n");
+        int rc = spy_report_wall_text(p, o, s);
+        spy_analysis_free(&a);
+        return rc != 0 || s->failed ? -1 : 0;
+    }
     spy_sink_printf(s, "Samples         %s", spy_grouped(a.total, g1, sizeof(g1)));
     if (a.idle)
         spy_sink_printf(s, " (active %s, idle %s = %.1f%%)", spy_grouped(a.active, g1, sizeof(g1)),
@@ -147,6 +155,11 @@ int spy_report_text(const struct spy_profile *p, const struct spy_report_options
                             spy_pct(ep->total, a.active), ep->on_loop ? "async" : "sync",
                             spy_category_name(best), spy_pct(ep->cat[best], ep->total), label, hot);
         }
+    }
+
+    if (spy_report_wall_text(p, o, s) != 0) {
+        spy_analysis_free(&a);
+        return -1;
     }
 
     spy_sink_puts(s, "\nThreads\n");

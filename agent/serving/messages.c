@@ -18,6 +18,7 @@
 #include "leaves.h"
 #include "procinfo.h"
 #include "registry.h"
+#include "wall.h"
 
 static cJSON *begin(const char *type, const char *id)
 {
@@ -481,6 +482,8 @@ char *spy_msg_record_done(const char *type, const struct spy_written *files, int
         if (!f)
             break;
         cJSON_AddStringToObject(f, "format", files[i].format);
+        if (files[i].view)
+            cJSON_AddStringToObject(f, "view", files[i].view);
         if (files[i].pid)
             add_num(f, "pid", files[i].pid);
         cJSON_AddStringToObject(f, "path", files[i].path);
@@ -493,5 +496,74 @@ char *spy_msg_record_done(const char *type, const struct spy_written *files, int
     add_num(o, "unique_stacks", (double)unique_stacks);
     if (error)
         cJSON_AddStringToObject(o, "error", error);
+    return finish(o);
+}
+
+/* x rounded to `places` decimals, for shares and rates a person reads. */
+static double rounded(double x, double scale)
+{
+    return x >= 0 ? (double)(int64_t)(x * scale + 0.5) / scale : -(double)(int64_t)(-x * scale + 0.5) / scale;
+}
+
+static double pct_of(uint64_t part, uint64_t whole)
+{
+    return whole ? rounded(100.0 * (double)part / (double)whole, 10) : 0;
+}
+
+#define ENDPOINT_FNS 10              /* functions listed per endpoint and state */
+
+static cJSON *wall_fns(const struct spy_wall_fn *l, uint32_t n, uint64_t whole)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (uint32_t i = 0; a && i < n && i < ENDPOINT_FNS; i++) {
+        cJSON *f = cJSON_CreateObject();
+        if (!f)
+            break;
+        cJSON_AddStringToObject(f, "function", l[i].function);
+        cJSON_AddStringToObject(f, "file", l[i].file);
+        add_num(f, "line", l[i].line);
+        add_num(f, "ms", (double)l[i].ms);
+        add_num(f, "pct", pct_of(l[i].ms, whole));
+        cJSON_AddItemToArray(a, f);
+    }
+    return a;
+}
+
+char *spy_msg_endpoints(const struct spy_wall *w, int window, double span, const char *id)
+{
+    cJSON *o = begin("endpoints", id);
+    cJSON *a = cJSON_CreateArray();
+    if (!o || !a) {
+        cJSON_Delete(o);
+        cJSON_Delete(a);
+        return NULL;
+    }
+    add_num(o, "window", window);
+    add_num(o, "span", rounded(span, 1000));
+    add_num(o, "task_ms", (double)w->ms);
+    add_num(o, "in_flight", span > 0 ? rounded(spy_wall_in_flight(w->ms, span), 1000) : 0);
+    for (uint32_t e = 0; e < w->nendpoints; e++) {
+        const struct spy_wall_endpoint *ep = &w->endpoints[e];
+        cJSON *r = cJSON_CreateObject();
+        if (!r)
+            break;
+        if (ep->function) {
+            cJSON_AddStringToObject(r, "endpoint", ep->function);
+            cJSON_AddStringToObject(r, "file", ep->file);
+        } else {
+            cJSON_AddNullToObject(r, "endpoint");
+            cJSON_AddNullToObject(r, "file");
+        }
+        add_num(r, "line", ep->line);
+        add_num(r, "task_ms", (double)ep->ms);
+        add_num(r, "in_flight", span > 0 ? rounded(spy_wall_in_flight(ep->ms, span), 1000) : 0);
+        add_num(r, "running_pct", pct_of(ep->state_ms[SPY_VIEW_RUNNING], ep->ms));
+        add_num(r, "ready_pct", pct_of(ep->state_ms[SPY_VIEW_READY], ep->ms));
+        add_num(r, "waiting_pct", pct_of(ep->state_ms[SPY_VIEW_WAITING], ep->ms));
+        cJSON_AddItemToObject(r, "awaiting", wall_fns(ep->awaiting, ep->nawaiting, ep->ms));
+        cJSON_AddItemToObject(r, "on_cpu", wall_fns(ep->on_cpu, ep->non_cpu, ep->ms));
+        cJSON_AddItemToArray(a, r);
+    }
+    cJSON_AddItemToObject(o, "endpoints", a);
     return finish(o);
 }

@@ -31,10 +31,15 @@ char *spy_msg_rate(int rate, const char *id);
 char *spy_msg_report_text(const char *text, const char *span, int seconds, const char *id);
 char *spy_msg_live(int limit, int window, bool idle, bool tasks, const char *id);
 char *spy_msg_record_started(int seconds, unsigned formats, const char *id);
+struct spy_wall;
+/* The endpoints reply: the task view per endpoint over `span` seconds
+ * (window: 0 = since start), wall.h's figures as shares. */
+char *spy_msg_endpoints(const struct spy_wall *w, int window, double span, const char *id);
 char *spy_msg_record_progress(double elapsed, int seconds, uint64_t samples);
 
 struct spy_written {
     const char *format;
+    const char *view;        /* NULL: the CPU view (no member); "tasks": the task view's file */
     int pid;                 /* 0: the merged file; else one process's */
     char path[1200];
     uint64_t bytes;

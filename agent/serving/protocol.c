@@ -45,6 +45,9 @@ const struct spy_cmd_help spy_cmd_help[] = {
     { "rate", "rate HZ", "change the sampling rate (1-10000 Hz)" },
     { "reset", "reset", "start the live aggregate again" },
     { "auth", "auth TOKEN", "present the token when the agent requires one" },
+    { "endpoints", "endpoints [window S]",
+      "asyncio task wall time per endpoint (since start, or the last S seconds): in flight, on CPU / ready / "
+      "waiting, what it awaits, where its CPU time goes" },
     { NULL, NULL, NULL },
 };
 
@@ -283,6 +286,24 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
                         shown(a[i], b, sizeof(b)));
         return 0;
     }
+    if (strcmp(c, "endpoints") == 0) {
+        cmd->kind = SPY_CMD_ENDPOINTS;
+        if (na == 0)
+            return 0;
+        if (strcmp(a[0], "window") != 0)
+            return fail(err, "bad_argument", "endpoints: unexpected '%s': expected endpoints [window S]",
+                        shown(a[0], b, sizeof(b)));
+        if (na == 1)
+            return fail(err, "missing_argument", "endpoints: 'window' needs a number of seconds from 1 to %d",
+                        history);
+        if (na > 2)
+            return fail(err, "too_many_arguments", "endpoints takes [window S], not '%s'", shown(a[2], b, sizeof(b)));
+        if (parse_whole(a[1], 1, history, &v) != 0)
+            return range_error(err, "window", a[1], 1, history);
+        cmd->window = (int)v;
+        cmd->window_given = true;
+        return 0;
+    }
     if (strcmp(c, "rate") == 0) {
         cmd->kind = SPY_CMD_RATE;
         if (na == 0)
@@ -518,6 +539,17 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
             if (json_whole(m, "seconds", 1, history, &v, err))
                 goto out;
             cmd->seconds = (int)v;
+        }
+        rc = 0;
+    } else if (!strcmp(name, "endpoints")) {
+        cmd->kind = SPY_CMD_ENDPOINTS;
+        if (check_members(obj, name, " window ", err))
+            goto out;
+        if ((m = cJSON_GetObjectItemCaseSensitive(obj, "window")) && !cJSON_IsNull(m)) {
+            if (json_whole(m, "window", 1, history, &v, err))
+                goto out;
+            cmd->window = (int)v;
+            cmd->window_given = true;
         }
         rc = 0;
     } else if (!strcmp(name, "rate")) {

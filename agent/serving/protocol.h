@@ -11,6 +11,7 @@ enum spy_cmd_kind {
     SPY_CMD_DUMP, SPY_CMD_RECORD, SPY_CMD_RECORD_STOP, SPY_CMD_RECORD_LAST, SPY_CMD_RATE,
     SPY_CMD_RESET, SPY_CMD_AUTH, SPY_CMD_FLAME, SPY_CMD_REPORT, SPY_CMD_BLOCKS,
     SPY_CMD_TASKS,
+    SPY_CMD_ENDPOINTS,          /* endpoints [window S]: the task view per endpoint */
 };
 
 #define SPY_FMT_SVG 1u

@@ -12,6 +12,13 @@
  * (spy_mark_loop_blocking).  With no sample to write at all, no file is
  * written and record_done says why.
  *
+ * The task view (asyncio task wall time, in ms) of the same span, when
+ * there is any, is written beside the CPU view: SVG and collapsed files of
+ * their own (NAME.tasks.svg, NAME.tasks.collapsed.txt, "view":"tasks" in
+ * record_done), and inside the speedscope file and the HTML report, which
+ * are written from one profile holding both views.  Without task wall
+ * time every file is what it was before the task view existed.
+ *
  * Threads: the spy-writer thread, or the exiting thread at shutdown; it
  * reads the store only through spy_store_profile (the lock, briefly).
  */
@@ -91,15 +98,31 @@ struct format {
     unsigned bit;
     const char *name, *ext;
     int (*write)(const struct spy_profile *, const struct spy_write_options *, struct spy_sink *);
+    bool cpu;                  /* needs CPU samples (else it is written for the task view alone too) */
+    bool tasks;                /* the task view's own file */
 };
 
 static const struct format formats[] = {
-    { SPY_FMT_SVG, "svg", ".svg", spy_write_svg },
-    { SPY_FMT_COLLAPSED, "collapsed", ".collapsed.txt", spy_write_collapsed },
-    { SPY_FMT_SPEEDSCOPE, "speedscope", ".speedscope.json", spy_write_speedscope },
-    { SPY_FMT_PPROF, "pprof", ".pb.gz", spy_write_pprof },
-    { SPY_FMT_REPORT_HTML, "html", ".report.html", write_report_html },
+    { SPY_FMT_SVG, "svg", ".svg", spy_write_svg, true, false },
+    { SPY_FMT_COLLAPSED, "collapsed", ".collapsed.txt", spy_write_collapsed, true, false },
+    { SPY_FMT_SPEEDSCOPE, "speedscope", ".speedscope.json", spy_write_speedscope, false, false },
+    { SPY_FMT_PPROF, "pprof", ".pb.gz", spy_write_pprof, true, false },
+    { SPY_FMT_REPORT_HTML, "html", ".report.html", write_report_html, false, false },
+    { SPY_FMT_SVG, "svg", ".tasks.svg", spy_write_svg, false, true },
+    { SPY_FMT_COLLAPSED, "collapsed", ".tasks.collapsed.txt", spy_write_collapsed, false, true },
 };
+#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
+
+int spy_record_add_tasks(struct spy_store *store, enum spy_span span, int window, int64_t now_sec,
+                         struct spy_profile *prof)
+{
+    struct spy_profile tasks;
+    if (spy_store_profile(store, span, window, now_sec, SPY_VIEW_TASKS, &tasks) != 0)
+        return -1;
+    int rc = tasks.total > 0 ? spy_profile_append(prof, &tasks) : 0;
+    spy_profile_free(&tasks);
+    return rc;
+}
 
 char *spy_record_write(struct spy_store *store, const struct spy_record_job *job)
 {
@@ -109,10 +132,15 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
     char error[600] = "";
     uint64_t busy = 0, unique = 0;
 
-    if (spy_store_profile(store, job->span, job->window, (int64_t)(spy_now_ns() / 1000000000ULL), SPY_VIEW_CPU,
-                          &prof) != 0)
+    int64_t now_sec = (int64_t)(spy_now_ns() / 1000000000ULL);
+    if (spy_store_profile(store, job->span, job->window, now_sec, SPY_VIEW_CPU, &prof) != 0)
         return spy_msg_record_done(job->reply, NULL, 0, 0, job->duration, 0, "out of memory building the profile",
                                    job->id);
+    if (spy_record_add_tasks(store, job->span, job->window, now_sec, &prof) != 0) {
+        spy_profile_free(&prof);
+        return spy_msg_record_done(job->reply, NULL, 0, 0, job->duration, 0,
+                                   "out of memory building the task view of the profile", job->id);
+    }
     if (spy_mark_loop_blocking(&prof, NULL, error, sizeof(error)) != 0) {
         spy_profile_free(&prof);
         return spy_msg_record_done(job->reply, NULL, 0, 0, job->duration, 0, error, job->id);
@@ -123,14 +151,15 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
     prof.pid = (int)getpid();
     spy_proc_cmdline(prof.program, sizeof(prof.program));
     for (size_t i = 0; i < prof.nsamples; i++)
-        if (!(prof.samples[i].flags & SPY_FLAG_IDLE)) {
+        if (!(prof.samples[i].flags & (SPY_FLAG_IDLE | SPY_FLAG_TASK))) {
             busy += prof.samples[i].count;
             unique++;
         }
+    uint64_t task_ms = spy_profile_task_ms(&prof);
 
     /* nothing busy to show: an empty collapsed file or flame graph would
      * only look like a broken one; say so instead of writing files */
-    if (busy == 0 && !(job->formats & SPY_FMT_REPORT_HTML)) {
+    if (busy == 0 && task_ms == 0 && !(job->formats & SPY_FMT_REPORT_HTML)) {
         char why[200];
         snprintf(why, sizeof(why), "no busy samples in the %.1f s recorded (stopped at once, or the app was idle): "
                  "no files were written", job->duration);
@@ -168,7 +197,7 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
             pids[npids++] = pid;
     }
     int nsets = npids > 1 ? npids + 1 : 1;
-    files = calloc((size_t)nsets * 5 + 1, sizeof(*files));
+    files = calloc((size_t)nsets * NFORMATS + 1, sizeof(*files));
     if (!files) {
         spy_profile_free(&prof);
         spy_loop_blocks_free(span_blocks.v, span_blocks.n);
@@ -191,8 +220,19 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
         } else {
             snprintf(setbase, sizeof(setbase), "%s", base);
         }
-        for (size_t f = 0; f < sizeof(formats) / sizeof(formats[0]) && !error[0]; f++) {
+        uint64_t set_busy = 0, set_ms = 0;
+        for (size_t i = 0; i < use->nsamples; i++) {
+            if (use->samples[i].flags & SPY_FLAG_TASK)
+                set_ms += use->samples[i].count;
+            else if (!(use->samples[i].flags & SPY_FLAG_IDLE))
+                set_busy += use->samples[i].count;
+        }
+        for (size_t f = 0; f < NFORMATS && !error[0]; f++) {
             if (!(job->formats & formats[f].bit))
+                continue;
+            /* with a task view, a CPU file with no CPU sample is not
+             * written (nor a task file without task time) */
+            if ((formats[f].cpu && set_busy == 0 && task_ms > 0) || (formats[f].tasks && set_ms == 0))
                 continue;
             /* a second recording in the same second gets -2, -3, ... */
             char name[256];
@@ -209,7 +249,14 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
                 snprintf(error, sizeof(error), "%s", sink.error);
                 break;
             }
-            int wrc = formats[f].write(use, &opt, &sink);
+            struct spy_write_options fo = opt;
+            char task_title[200];
+            if (formats[f].tasks) {
+                fo.tasks = true;
+                snprintf(task_title, sizeof(task_title), "%s \xe2\x80\x94 asyncio task wall time", program);
+                fo.title = task_title;
+            }
+            int wrc = formats[f].write(use, &fo, &sink);
             int crc = spy_sink_close(&sink);
             if (wrc != 0 || crc != 0) {
                 snprintf(error, sizeof(error), "%s", sink.error[0] ? sink.error : "writing failed");
@@ -220,6 +267,7 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
                 snprintf(dir, sizeof(dir), "%s", job->data_dir);
             struct spy_written *w = &files[nfiles++];
             w->format = formats[f].name;
+            w->view = formats[f].tasks ? "tasks" : NULL;
             w->pid = pid;
             if (snprintf(w->path, sizeof(w->path), "%s/%s", dir, name) >= (int)sizeof(w->path)) {
                 snprintf(error, sizeof(error), "the path of %.200s in %.300s... is too long", name, dir);

@@ -22,4 +22,11 @@ struct spy_record_job {
  * thread, or on the exiting thread when the app ends during a recording. */
 char *spy_record_write(struct spy_store *store, const struct spy_record_job *job);
 
+/* Appends the task view of the same span to a CPU profile built with
+ * spy_store_profile (nothing when there is no task wall time in it): what
+ * reports and speedscope files are written from.  0, or -1 if out of
+ * memory (prof unchanged).  Takes the store lock briefly. */
+int spy_record_add_tasks(struct spy_store *store, enum spy_span span, int window, int64_t now_sec,
+                         struct spy_profile *prof);
+
 #endif

@@ -63,6 +63,7 @@
 #include "registry.h"
 #include "report.h"
 #include "sink.h"
+#include "wall.h"
 #include "writers.h"
 
 #define QUEUE_MAX 64          /* messages waiting for one client */
@@ -597,9 +598,14 @@ static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
         return;
     }
     struct spy_profile prof;
-    if (spy_store_profile(&spy_agent.store, span, cmd->seconds, (int64_t)(spy_now_ns() / 1000000000ULL), SPY_VIEW_CPU,
-                          &prof) != 0) {
+    int64_t now_sec = (int64_t)(spy_now_ns() / 1000000000ULL);
+    if (spy_store_profile(&spy_agent.store, span, cmd->seconds, now_sec, SPY_VIEW_CPU, &prof) != 0) {
         send_to(c, spy_msg_error("internal", "out of memory building the profile", id), false);
+        return;
+    }
+    if (spy_record_add_tasks(&spy_agent.store, span, cmd->seconds, now_sec, &prof) != 0) {
+        spy_profile_free(&prof);
+        send_to(c, spy_msg_error("internal", "out of memory building the task view of the profile", id), false);
         return;
     }
     prof.rate = spy_agent.cfg.rate;
@@ -626,6 +632,29 @@ static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
         send_to(c, spy_msg_report_text(sink.buf, span_name, cmd->seconds, id), false);
     }
     free(sink.buf);
+}
+
+/* The task view per endpoint over a window (0: since start). */
+static char *endpoints_message(int window, const char *id)
+{
+    struct spy_profile prof;
+    struct spy_wall w;
+    char err[256];
+    enum spy_span span = window ? SPY_SPAN_WINDOW : SPY_SPAN_ALL;
+    if (spy_store_profile(&spy_agent.store, span, window, (int64_t)(spy_now_ns() / 1000000000ULL), SPY_VIEW_TASKS,
+                          &prof) != 0)
+        return spy_msg_error("internal", "out of memory building the task view", id);
+    double seconds = span_seconds(span, window);
+    prof.duration = seconds;
+    char *m;
+    if (spy_wall_analyse(&prof, NULL, &w, err, sizeof(err)) != 0) {
+        m = spy_msg_error("internal", err, id);
+    } else {
+        m = spy_msg_endpoints(&w, window, seconds, id);
+        spy_wall_free(&w);
+    }
+    spy_profile_free(&prof);
+    return m;
 }
 
 static void run_command(struct client *c, const char *msg, size_t len)
@@ -720,6 +749,9 @@ static void run_command(struct client *c, const char *msg, size_t len)
     case SPY_CMD_FLAME:
         send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, cmd.tid, cmd.pid,
                                  cmd.tasks, id), false);
+        break;
+    case SPY_CMD_ENDPOINTS:
+        send_to(c, endpoints_message(cmd.window, id), false);
         break;
     case SPY_CMD_REPORT:
         report(c, &cmd, id);

@@ -97,14 +97,15 @@ def main():
         paths = {}
         for fmt, ext in wsclient.EXT_OF_FORMAT.items():
             found = [n for n in names if n.endswith(ext) and wsclient.FILE_NAME_RE.match(n)
-                     and wsclient.FILE_NAME_RE.match(n).group("pid") == str(app.pid)]
+                     and wsclient.FILE_NAME_RE.match(n).group("pid") == str(app.pid)
+                     and not wsclient.FILE_NAME_RE.match(n).group("view")]
             if c.ok(len(found) == 1, "one %s file (PROGRAM-%d-...%s) after SIGTERM" % (fmt, app.pid, ext), names):
                 paths[fmt] = os.path.join(app.data_dir, found[0])
         stray = [n for n in names if not wsclient.FILE_NAME_RE.match(n)]
         c.ok(not stray, "no temporary files left", stray)
         if done is not None:
             if done.get("files"):
-                listed = sorted(os.path.realpath(f.get("path", "")) for f in done["files"])
+                listed = sorted(os.path.realpath(f.get("path", "")) for f in done["files"] if "view" not in f)
                 c.eq(listed, sorted(os.path.realpath(p) for p in paths.values()), "record_done names those files")
             samples = done.get("samples")
         else:

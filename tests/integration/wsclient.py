@@ -38,7 +38,10 @@ APP_PYTHON = "/usr/bin/python3.11"
 COMMANDS = ("help", "status", "top", "live", "pause", "resume", "dump", "record", "rate", "reset", "auth")
 ERROR_CODES = ("unknown_command", "bad_argument", "missing_argument", "too_many_arguments", "bad_json",
                "busy", "not_recording", "auth")
-FILE_NAME_RE = re.compile(r"^(?P<prog>.+)-(?P<pid>\d+)-(?P<stamp>\d{8}-\d{6})(?:[-.]\d+)?(?P<ext>\.svg|\.collapsed\.txt|\.speedscope\.json|\.blocks\.json)$")
+# A recording's files; the task view's own files (asyncio task wall time)
+# have ".tasks" before the extension.
+FILE_NAME_RE = re.compile(r"^(?P<prog>.+)-(?P<pid>\d+)-(?P<stamp>\d{8}-\d{6})(?:[-.]\d+)?(?P<view>\.tasks)?"
+                          r"(?P<ext>\.svg|\.collapsed\.txt|\.speedscope\.json|\.blocks\.json)$")
 EXT_OF_FORMAT = {"svg": ".svg", "collapsed": ".collapsed.txt", "speedscope": ".speedscope.json"}
 
 
@@ -563,17 +566,20 @@ def check_speedscope(path):
 
 
 def speedscope_samples(doc):
-    """Samples in a speedscope document: the sum of the sampled profiles' weights (or their sample counts)."""
+    """Samples in a speedscope document: the sum of the sampled profiles' weights (or their sample counts);
+    the task view's profiles ("task wall time: ...", milliseconds) are not samples."""
     n = 0
     for p in doc.get("profiles", []):
-        if p.get("type") == "sampled":
+        if p.get("type") == "sampled" and not str(p.get("name", "")).startswith("task wall time: "):
             w = p.get("weights")
             n += int(sum(w)) if isinstance(w, list) and len(w) == len(p.get("samples", [])) else len(p.get("samples", []))
     return n
 
 
 def check_record_done(c, done, data_dir, pid, formats, what):
-    """Checks of a record_done message and its files; returns {format: path}."""
+    """Checks of a record_done message and its files; returns {format: path} of the CPU view's files.  The
+    task view's files ("view": "tasks", written when the span has asyncio task wall time) are checked too:
+    only svg and collapsed, named PROGRAM-PID-STAMP.tasks.EXT, and they are not returned."""
     out = {}
     if not c.ok(isinstance(done, dict) and done.get("type") == "record_done", "%s: record_done arrives" % what,
                 "got %s" % short(done)):
@@ -582,14 +588,22 @@ def check_record_done(c, done, data_dir, pid, formats, what):
     for key in ("files", "samples", "duration", "unique_stacks"):
         c.ok(key in done, "%s: record_done has %r" % (what, key), short(done))
     files = done.get("files") or []
-    got = sorted(f.get("format") for f in files if isinstance(f, dict))
+    got = sorted(f.get("format") for f in files if isinstance(f, dict) and "view" not in f)
     c.eq(got, sorted(formats), "%s: files of the formats" % what)
+    tasks = sorted(f.get("format") for f in files if isinstance(f, dict) and "view" in f)
+    c.ok(all(f.get("view") == "tasks" for f in files if isinstance(f, dict) and "view" in f)
+         and all(t in formats and t in ("svg", "collapsed") for t in tasks),
+         "%s: task view files only for svg and collapsed asked for (%s)" % (what, tasks or "none"), short(done))
     for f in files:
         if not isinstance(f, dict):
             continue
         path = str(f.get("path"))
         fmt = f.get("format")
-        out[fmt] = path
+        view = f.get("view")
+        if view is None:
+            out[fmt] = path
+        else:
+            fmt = "%s (%s view)" % (fmt, view)
         exists = os.path.isfile(path)
         c.ok(os.path.isabs(path) and exists, "%s: %s file exists at an absolute path (%s)" % (what, fmt, path))
         if not exists:
@@ -597,8 +611,10 @@ def check_record_done(c, done, data_dir, pid, formats, what):
         c.ok(os.path.realpath(os.path.dirname(path)) == os.path.realpath(data_dir),
              "%s: %s file is in SPY_DATA_DIR" % (what, fmt), "dir %s vs %s" % (os.path.dirname(path), data_dir))
         m = FILE_NAME_RE.match(os.path.basename(path))
-        c.ok(m is not None and m.group("pid") == str(pid) and m.group("ext") == EXT_OF_FORMAT.get(fmt),
-             "%s: %s file name is PROGRAM-%d-YYYYmmdd-HHMMSS%s" % (what, fmt, pid, EXT_OF_FORMAT.get(fmt)),
+        ext = EXT_OF_FORMAT.get(f.get("format"))
+        c.ok(m is not None and m.group("pid") == str(pid) and m.group("ext") == ext
+             and (m.group("view") is not None) == (view is not None),
+             "%s: %s file name is PROGRAM-%d-YYYYmmdd-HHMMSS%s%s" % (what, fmt, pid, ".tasks" if view else "", ext),
              os.path.basename(path))
         c.eq(f.get("bytes"), os.path.getsize(path), "%s: %s 'bytes' is the file's size" % (what, fmt))
     if done.get("blocks_file") is not None:

@@ -365,7 +365,12 @@ try {
     await page.waitForSelector('.rec-file a', { timeout: 10000 });
     links = await page.$$eval('.rec-file a', (as) => as.map((a) => ({ href: a.href, title: a.title })));
   } catch (_) { /* below */ }
-  check(links.length === 2, 'when done it lists the svg and collapsed files', links);
+  // an async app's recording also has the task view's files (NAME.tasks.*), labelled "wall"
+  const cpuLinks = links.filter((l) => !/\.tasks\.[a-z.]+$/.test(l.href));
+  check(cpuLinks.length === 2, 'when done it lists the svg and collapsed files', links);
+  const wallLabels = await page.$$eval('.rec-file', (rows) => rows.filter((r) => /\.tasks\./.test(r.querySelector('a').href))
+    .map((r) => r.querySelector('.fmt').textContent));
+  check(wallLabels.every((t) => /^wall /.test(t)), 'the task view\'s files are labelled wall', wallLabels);
   for (const l of links) {
     const p = l.href.startsWith('file://') ? decodeURIComponent(new URL(l.href).pathname) : '';
     check(p === l.title && fs.existsSync(p) && fs.statSync(p).size > 100, `the link ${path.basename(p)} is a file:// URL of a written file`, l);

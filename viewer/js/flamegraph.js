@@ -61,6 +61,7 @@
 
   class FlameGraph {
     constructor(root, { onZoom } = {}) {
+      this.unit = 'samples';   // what the widths count: 'samples', or 'ms' of task wall time
       this.root = root;
       this.onZoom = onZoom || (() => {});
       this.canvas = h('canvas', { class: 'fg-canvas', 'aria-label': 'flame graph' });
@@ -272,7 +273,7 @@
       ctx.fillStyle = match && on && i !== 0 ? this.colors.hit : fill;
       ctx.fillRect(x0, y, w > 1.5 ? w - 1 : w, ROW_H - 1);
       if (w > 28) {
-        const label = i === 0 ? `all (${fmtCount(this.values[0])} samples)` : this.fns[i];
+        const label = i === 0 ? `all (${fmtCount(this.values[0])} ${this.unit})` : this.fns[i];
         const fit = Math.floor((w - 8) / this.charW);
         if (fit >= 3) {
           ctx.fillStyle = this.colors.text;
@@ -315,10 +316,10 @@
       while (tip.firstChild) tip.removeChild(tip.firstChild);
       const v = this.values[i];
       tip.append(
-        h('div', { class: 'fg-tip-name' }, i === 0 ? 'all samples' : this.fns[i]),
+        h('div', { class: 'fg-tip-name' }, i === 0 ? `all ${this.unit}` : this.fns[i]),
         this.files[i] ? h('div', { class: 'fg-tip-file' }, `${this.files[i]}${this.lines[i] ? ':' + this.lines[i] : ''}`) : null,
         h('div', { class: 'fg-tip-nums' },
-          `${fmtCount(v)} samples · ${fmtPct((100 * v) / this.total)}% of all`,
+          `${fmtCount(v)} ${this.unit} · ${fmtPct((100 * v) / this.total)}% of all`,
           this.zoom !== 0 ? ` · ${fmtPct((100 * v) / this.values[this.zoom])}% of zoom` : '',
           i !== 0 ? ` · self ${fmtCount(this.selfs[i])}` : ''),
         i !== 0 ? h('div', { class: 'fg-tip-cat' }, CATEGORY_LABELS[this.cats[i]] || '') : null,

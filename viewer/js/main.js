@@ -1,7 +1,10 @@
 // The viewer's controller: reads the connect settings (query string, then
 // localStorage), keeps one Connection to the agent, turns its messages into
 // the header, the top table, the threads panel, the flame graph, the record
-// bar and the dump sheet, and turns the controls into commands.
+// bar, the dump sheet, the per-endpoint wall-time table and the loop-blocks
+// list, and turns the controls into commands.  The view switch (CPU / wall)
+// makes the table and the flame graph follow the CPU samples or the asyncio
+// task wall time (`live`/`top`/`flame` with "view":"tasks").
 //
 // Robustness: every message goes through handle(), which catches anything a
 // malformed message throws, shows a warning and carries on.  Commands carry
@@ -15,10 +18,13 @@
   const STORE_KEY = 'spyagent.viewer';
   const FLAME_MIN_MS = 1000;
   const STATUS_MS = 2000;
+  const ENDPOINTS_MS = 2000;
 
   const state = {
     hello: null,
     window: '5',
+    view: 'cpu',          // 'cpu' or 'tasks' (wall time)
+    viewSent: false,      // a view was named on this connection: keep naming it
     idle: false,
     limit: 200,
     thread: '',
@@ -49,6 +55,7 @@
       port: pick('port', '7799'),
       token: pick('token', ''),
       window: ['5', '60', 'all'].includes(saved.window) ? saved.window : '5',
+      view: saved.view === 'tasks' ? 'tasks' : 'cpu',
       idle: saved.idle === true,
       limit: [50, 200, 1000].includes(saved.limit) ? saved.limit : 200,
     };
@@ -57,7 +64,7 @@
   function saveSettings() {
     const s = {
       host: byId('host').value.trim(), port: byId('port').value.trim(), token: byId('token').value,
-      window: state.window, idle: state.idle, limit: state.limit,
+      window: state.window, idle: state.idle, limit: state.limit, view: state.view,
     };
     try { localStorage.setItem(STORE_KEY, JSON.stringify(s)); } catch (_) { /* private mode */ }
   }
@@ -94,6 +101,8 @@
     onPick: (tid) => pickThread(state.thread === tid ? '' : tid),
   });
   const recordings = new Spy.panels.RecordingsPanel(byId('recordings'), byId('rec-list'), { onView: viewSvg });
+  const endpoints = new Spy.wall.EndpointsPanel(byId('endpoints'), byId('ep-meta'));
+  const blocks = new Spy.wall.BlocksPanel(byId('blocks'), byId('blocks-meta'));
 
   const conn = new Spy.connection.Connection({ onState, onMessage: handle });
 
@@ -133,6 +142,9 @@
     if (!live) {
       clearInterval(state.statusTimer);
       state.statusTimer = null;
+      clearInterval(state.endpointsTimer);
+      state.endpointsTimer = null;
+      state.viewSent = false;
       state.flameId = null;
       state.pending.clear();
       if (state.recording && state.recording.mine) endRecordingBar('connection lost: the agent writes what it recorded if it is still running');
@@ -169,6 +181,9 @@
     record_done: onRecordDone,
     rate: (m) => toast(`Sampling rate: ${m.rate} Hz`, 'info', 3000),
     report: onReport,
+    endpoints: (m) => { state.counts.endpoints = (state.counts.endpoints || 0) + 1; endpoints.update(m); },
+    blocks: (m) => blocks.set(m),
+    blocked: (m) => { state.counts.blocked = (state.counts.blocked || 0) + 1; blocks.add(m); },
     error: onError,
     auth_required: () => {},
     help: () => {},
@@ -227,10 +242,61 @@
     } else {
       flameEmpty('Waiting for the first flame graph…');
     }
+    state.viewSent = false;
     sendLive(true);
     send({ cmd: 'status' }, 'status');
     clearInterval(state.statusTimer);
     state.statusTimer = setInterval(() => send({ cmd: 'status' }, 'status'), STATUS_MS);
+    clearInterval(state.endpointsTimer);
+    state.endpointsTimer = null;
+    if (m.commands.includes('endpoints')) {
+      endpoints.message('Waiting for the first wall-time figures…');
+      requestEndpoints();
+      state.endpointsTimer = setInterval(requestEndpoints, ENDPOINTS_MS);
+    } else {
+      endpoints.message('This agent has no "endpoints" command: it cannot show wall time per endpoint.');
+    }
+    if (m.commands.includes('blocks')) {
+      blocks.message('Asking for recent loop blocks…');
+      send({ cmd: 'blocks' }, 'blocks');
+    } else {
+      blocks.message('This agent does not detect event-loop blocks (no "blocks" command); none will be listed.');
+    }
+  }
+
+  function requestEndpoints() {
+    if (state.paused || !conn.isOpen) return;
+    const cmd = { cmd: 'endpoints' };
+    if (state.window !== 'all') cmd.window = Number(state.window);
+    send(cmd, 'endpoints');
+  }
+
+  /** The view member of live/top/flame: named once wall time was chosen (an old agent knows no "view"). */
+  function withView(cmd) {
+    if (state.view === 'tasks' || state.viewSent) {
+      cmd.view = state.view;
+      state.viewSent = true;
+    }
+    return cmd;
+  }
+
+  function pickView(view) {
+    state.view = view === 'tasks' ? 'tasks' : 'cpu';
+    for (const b of document.querySelectorAll('[data-view]')) b.setAttribute('aria-pressed', String(b.dataset.view === state.view));
+    document.body.dataset.view = state.view;
+    byId('idle').disabled = state.view === 'tasks';
+    byId('idle').parentElement.title = state.view === 'tasks'
+      ? 'the wall view counts every task, waiting ones included'
+      : 'count samples of threads that were blocked, sleeping or waiting for the GIL';
+    setText(byId('top-title'), state.view === 'tasks' ? 'Top functions · wall time' : 'Top functions');
+    setText(byId('flame-title'), state.view === 'tasks' ? 'Flame graph · wall time' : 'Flame graph');
+    table.setView(state.view);
+    flame.unit = state.view === 'tasks' ? 'ms' : 'samples';
+    if (state.hello) {
+      flame.clear();
+      if (state.flame) flameEmpty('Waiting for the flame graph…');
+      state.flameId = null;
+    }
   }
 
   function updateReportButton(live) {
@@ -246,30 +312,34 @@
 
   function onTop(m) {
     need(Array.isArray(m.rows), 'no rows');
+    // a push of the view this viewer just left (sent before `live` arrived)
+    if (typeof m.view === 'string' && m.view !== state.view) return;
+    const tasks = m.view === 'tasks';
     // A `top` reply we asked for (live:false) and live pushes look the same.
     state.counts.top++;
     const rows = Spy.toptable.cleanRows(m.rows);
-    const rate = Number(m.effective_rate) > 0 ? Number(m.effective_rate) : Number(m.rate);
+    const rate = tasks ? 1000 : Number(m.effective_rate) > 0 ? Number(m.effective_rate) : Number(m.rate);
     const t0 = performance.now();
     table.update(rows, { rate });
-    const clean = threads.update(m.threads);
+    const clean = threads.update(m.threads, tasks ? 'ms of task time' : 'samples');
     refreshThreadOptions(clean);
     const samples = Number(m.samples);
     const idle = Number(m.idle_samples);
     setText(byId('top-meta'),
       `${table.shown === rows.length ? rows.length : `${table.shown} of ${rows.length}`} functions · ` +
-      `${fmtCount(samples)} samples${m.idle ? '' : Number.isFinite(idle) ? ` (+${fmtCount(idle)} idle not shown)` : ''} · ` +
+      (tasks ? `${fmtSeconds(samples / 1000)} of task wall time (${fmtCount(idle)} ms waiting) · `
+        : `${fmtCount(samples)} samples${m.idle ? '' : Number.isFinite(idle) ? ` (+${fmtCount(idle)} idle not shown)` : ''} · `) +
       `${windowLabel(m.window)}`);
     state.lastTopMs = performance.now() - t0;
     maybeRequestFlame();
   }
 
   function sendLive(andTop) {
-    const cmd = { cmd: 'live', limit: state.limit, window: state.window === 'all' ? 'all' : Number(state.window), idle: state.idle };
+    const cmd = withView({ cmd: 'live', limit: state.limit, window: state.window === 'all' ? 'all' : Number(state.window), idle: state.idle });
     if (state.thread && state.threadFilter) cmd.thread = Number(state.thread);
     send(cmd, state.thread ? 'live-thread' : 'live');
     if (andTop) {
-      const top = { cmd: 'top', limit: state.limit, idle: state.idle };
+      const top = withView({ cmd: 'top', limit: state.limit, idle: state.idle });
       if (state.window !== 'all') top.window = Number(state.window);
       if (state.thread && state.threadFilter) top.thread = Number(state.thread);
       send(top, state.thread ? 'live-thread' : 'top');
@@ -315,7 +385,7 @@
     const now = performance.now();
     if (state.flameId && now - state.flameAt < 10000) return;    // one at a time
     if (now - state.flameAt < FLAME_MIN_MS) return;
-    const cmd = { cmd: 'flame', window: state.window === 'all' ? 'all' : Number(state.window), idle: state.idle };
+    const cmd = withView({ cmd: 'flame', window: state.window === 'all' ? 'all' : Number(state.window), idle: state.idle });
     if (state.thread && state.threadFilter) cmd.thread = Number(state.thread);
     state.flameAt = now;
     state.flameId = send(cmd, 'flame');
@@ -327,16 +397,18 @@
     need(m.root.children === undefined || Array.isArray(m.root.children), 'children is not a list');
     if (m.id === undefined) state.flamePushes = true;
     if (m.id !== undefined && m.id === state.flameId) state.flameId = null;
+    if (typeof m.view === 'string' && m.view !== state.view) return;
     state.counts.flame++;
     flame.setData(m.root);
     flameEmpty(flame.n > 1 ? '' : 'No samples in this window yet.');
     const samples = flame.total;
-    setText(byId('flame-meta'), `${windowLabel(m.window !== undefined ? m.window : state.window)} · ${fmtCount(samples)} samples · ${fmtCount(flame.n)} boxes`);
+    setText(byId('flame-meta'), `${windowLabel(m.window !== undefined ? m.window : state.window)} · ${fmtCount(samples)} ${flame.unit} · ${fmtCount(flame.n)} boxes`);
     showFlameMatch();
   }
 
   function showFlameMatch() {
-    setText(byId('flame-match'), flame.search ? `${flame.searchShare.toFixed(1)}% of samples match` : '');
+    setText(byId('flame-match'), !flame.search ? '' : flame.unit === 'ms' ? `${flame.searchShare.toFixed(1)}% of wall time matches`
+      : `${flame.searchShare.toFixed(1)}% of samples match`);
   }
 
   // ---------------------------------------------------------------- status
@@ -352,6 +424,7 @@
     const dropped = Number(m.dropped), fd = Number(m.frames_dropped);
     setText(byId('f-dropped'), `${fmtCount(Number.isFinite(dropped) ? dropped : 0)} samples · ${fmtCount(Number.isFinite(fd) ? fd : 0)} pushes`);
     setText(byId('f-uptime'), fmtSeconds(Number(m.uptime)));
+    if (Number.isFinite(m.blocks)) blocks.setTotal(m.blocks);
     if (m.recording && typeof m.recording === 'object' && !state.recording) {
       // Someone else's recording (another viewer, wscat).
       state.recording = { seconds: Number(m.recording.seconds), elapsed: Number(m.recording.elapsed), samples: Number(m.recording.samples), mine: false, startedAt: performance.now() - 1000 * Number(m.recording.elapsed) };
@@ -433,7 +506,7 @@
     endRecordingBar(`Recorded ${fmtSeconds(Number(m.duration))} · ${fmtCount(Number(m.samples))} samples`);
     if (typeof m.error === 'string') toast(m.error, 'error', 12000);
     const files = recordings.add(m);
-    const svg = files.find((f) => f.format === 'svg');
+    const svg = files.find((f) => f.format === 'svg' && !f.view);
     if (svg && mine) viewSvg(svg.path);
   }
 
@@ -503,6 +576,25 @@
       if (m.error === 'unknown_command') { state.flame = false; flameEmpty('This agent has no flame command.'); return; }
       if (m.error === 'bad_argument' && !state.threadFilter) return;   // asked with a thread before the refusal
     }
+    if (purpose === 'live-view' || ((purpose === 'live' || purpose === 'top' || purpose === 'flame') && state.view === 'tasks'
+        && m.error === 'bad_argument' && /view/.test(text))) {
+      toast('This agent has no wall-time view; showing CPU samples.');
+      state.viewSent = false;
+      pickView('cpu');
+      saveSettings();
+      sendLive(true);
+      return;
+    }
+    if (purpose === 'endpoints') {
+      clearInterval(state.endpointsTimer);
+      state.endpointsTimer = null;
+      endpoints.message(`The agent did not give the wall-time table: ${text}`);
+      return;
+    }
+    if (purpose === 'blocks') {
+      blocks.message(`The agent did not list loop blocks: ${text}`);
+      return;
+    }
     if (purpose === 'record' && m.error === 'busy') {
       toast('A recording is already running (one at a time): ' + text, 'error');
       return;
@@ -531,6 +623,16 @@
     byId('idle').checked = state.idle;
     byId('limit').value = String(state.limit);
     for (const b of document.querySelectorAll('[data-window]')) b.setAttribute('aria-pressed', String(b.dataset.window === state.window));
+    pickView(s.view);
+    for (const b of document.querySelectorAll('[data-view]')) {
+      b.addEventListener('click', () => {
+        if (b.dataset.view === state.view) return;
+        pickView(b.dataset.view);
+        saveSettings();
+        sendLive(true);
+        requestEndpoints();
+      });
+    }
 
     byId('connect').addEventListener('submit', (e) => { e.preventDefault(); connect(); });
     for (const b of document.querySelectorAll('[data-window]')) {
@@ -539,6 +641,7 @@
         for (const o of document.querySelectorAll('[data-window]')) o.setAttribute('aria-pressed', String(o === b));
         saveSettings();
         sendLive(true);
+        requestEndpoints();
       });
     }
     byId('idle').addEventListener('change', (e) => { state.idle = e.target.checked; saveSettings(); sendLive(true); });
@@ -568,7 +671,7 @@
 
   // For tests and people poking at the page from the console.
   window.spyViewer = {
-    state, table, flame, conn,
+    state, table, flame, conn, endpoints, blocks,
     /** Feed a raw message as if it came from the socket. */
     handleRaw(text) {
       let m = null;

@@ -16,7 +16,7 @@
       this.selected = '';
     }
 
-    update(threads) {
+    update(threads, unit = 'samples') {
       if (!Array.isArray(threads)) threads = [];
       const clean = threads.filter((t) => t && Number.isFinite(t.tid)).map((t) => ({
         tid: t.tid,
@@ -47,7 +47,7 @@
         li.dataset.tid = t.tid;
         const p = li._p;
         setText(p.name, t.name);
-        li.title = `${t.name} (tid ${t.tid}): ${fmtCount(t.samples)} samples in the window`;
+        li.title = `${t.name} (tid ${t.tid}): ${fmtCount(t.samples)} ${unit} in the window`;
         setText(p.tid, t.tid);
         const share = sum ? (100 * t.samples) / sum : 0;
         setText(p.pct, fmtPct(share) + '%');
@@ -70,7 +70,7 @@
       for (const [tid, li] of this.items) {
         if (!seen.has(tid)) { li.remove(); this.items.delete(tid); }
       }
-      setText(this.meta, clean.length ? `${clean.length} · ${fmtCount(sum)} samples` : '');
+      setText(this.meta, clean.length ? `${clean.length} · ${fmtCount(sum)} ${unit}` : '');
       return clean;
     }
 
@@ -133,7 +133,8 @@
             `${fmtSeconds(Number(msg.duration))} · ${fmtCount(Number(msg.samples))} samples` +
             (Number.isFinite(msg.unique_stacks) ? ` · ${fmtCount(msg.unique_stacks)} stacks` : ''))),
         files.map((f) => h('div', { class: 'rec-file' },
-          h('span', { class: 'fmt' }, typeof f.format === 'string' ? f.format : 'file'),
+          h('span', { class: 'fmt', title: f.view === 'tasks' ? 'the asyncio task wall-time view' : null },
+            (f.view === 'tasks' ? 'wall ' : '') + (typeof f.format === 'string' ? f.format : 'file')),
           h('a', { href: fileUrl(f.path), target: '_blank', rel: 'noopener', title: f.path, class: 'mono' }, f.path.split('/').pop()),
           h('span', { class: 'meta' }, fmtBytes(Number(f.bytes))),
           f.format === 'svg' ? h('button', { class: 'small', onclick: () => this.onView(f.path) }, 'view') : null)),

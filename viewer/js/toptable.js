@@ -136,6 +136,18 @@
     }
 
     /** New data: rows as sent by the agent (cleaned by the caller or here). */
+    /** 'cpu' (samples) or 'tasks' (ms of task wall time): the columns' tooltips say which. */
+    setView(view) {
+      const tasks = view === 'tasks';
+      const titles = tasks
+        ? ['share of task wall time with the function innermost (running, or what a waiting task awaits)',
+          'share of task wall time with the function anywhere on the task\'s stack',
+          'own task wall time (tasks of the window added up)', 'total task wall time (tasks of the window added up)']
+        : COLUMNS.slice(0, 4).map((c) => c.title);
+      const ths = this.head.children;
+      for (let i = 0; i < 4 && i < ths.length; i++) ths[i].title = titles[i];
+    }
+
     update(rows, { rate } = {}) {
       this.rows = rows;
       if (Number.isFinite(rate) && rate > 0) this.rate = rate;
