@@ -262,7 +262,9 @@ def main():
     if wsclient.websockets is None:
         log("SKIP: python3-websockets is not installed")
         sys.exit(harness.SKIP)
-    app = wsclient.AgentApp(name, python=python)
+    # no CPU budget: task snapshots stay at the default 20 Hz (sanitizer
+    # builds would lower them), so a window's edges stay small beside it
+    app = wsclient.AgentApp(name, python=python, env={"SPY_CPU_BUDGET": 0})
     app.cmd[app.cmd.index("fastapi_app:app")] = "tasks_app:app"
     app.cmd += ["--log-level", "warning"]
     app.start()
