@@ -96,6 +96,31 @@ struct spy_dump_result {
 SPY_API int spy_dump(struct spy_dump_result *out);
 SPY_API void spy_dump_result_free(struct spy_dump_result *r);
 
+/* Every pending native asyncio.Task now (3.9-3.13, asyncio or uvloop),
+ * read without the GIL: name, state, what it awaits and its coroutine
+ * frames, innermost first (for the running task, with the synchronous
+ * frames it is running on top).  At most `cap` tasks are read; the rest
+ * are counted in `omitted`. */
+struct spy_task_info {
+    char id[24];                /* the Task's address, "0x7f..." */
+    char *name;                 /* NULL if unreadable */
+    const char *state;          /* "running", "ready", "waiting", "created" */
+    char *awaiting;             /* type name of what its innermost coroutine awaits, NULL if none */
+    char awaited_by[24];        /* id of the task awaiting this one, "" if none seen */
+    bool truncated;
+    int nframes;
+    struct spy_dump_frame *frames;  /* innermost first */
+};
+struct spy_tasks_result {
+    bool available;             /* the task roots are captured (asyncio runs) */
+    int ntasks;
+    int omitted;                /* pending tasks not read (over cap) */
+    struct spy_task_info *tasks;
+};
+#define SPY_TASKS_REPLY_CAP 1000
+SPY_API int spy_tasks(struct spy_tasks_result *out, int cap);
+SPY_API void spy_tasks_result_free(struct spy_tasks_result *r);
+
 /* Change the sampling rate (1-10000 Hz); -1 if out of range. */
 SPY_API int spy_set_rate(int hz);
 

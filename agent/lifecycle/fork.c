@@ -77,6 +77,7 @@ static void child(void)
     spy_leaves_after_fork_child();
     spy_leaf_after_fork_child();
     spy_blocks_after_fork_child();
+    spy_task_roots_after_fork_child();
     atomic_store(&a->ticks, 0);
     atomic_store(&a->dropped, 0);
     atomic_store(&a->torn, 0);

@@ -350,6 +350,62 @@ static PyObj *m_dump(PyObj *self, PyObj *unused)
     return list;
 }
 
+static PyObj *frames_list(const struct spy_dump_frame *frames, int n)
+{
+    PyObj *list = py.list_new(0);
+    for (int f = 0; list && f < n; f++) {
+        PyObj *fr = py.dict_new();
+        if (!fr || put(fr, "function", text(frames[f].function)) || put(fr, "file", text(frames[f].file))
+            || put(fr, "line", py.from_ll(frames[f].line)) || append(list, fr)) {
+            if (fr)
+                py.decref(fr);
+            py.decref(list);
+            list = NULL;
+        }
+    }
+    return list;
+}
+
+static PyObj *task_dict(const struct spy_task_info *t, long long pid)
+{
+    PyObj *d = py.dict_new();
+    if (!d)
+        return NULL;
+    if (put(d, "id", text(t->id)) || put(d, "name", text(t->name)) || put(d, "state", text(t->state))
+        || put(d, "awaiting", text(t->awaiting)) || put(d, "awaited_by", text(t->awaited_by[0] ? t->awaited_by : NULL))
+        || put(d, "truncated", py.from_bool(t->truncated)) || put(d, "pid", py.from_ll(pid))
+        || put(d, "frames", frames_list(t->frames, t->nframes))) {
+        py.decref(d);
+        return NULL;
+    }
+    return d;
+}
+
+static PyObj *m_tasks(PyObj *self, PyObj *unused)
+{
+    (void)self;
+    (void)unused;
+    struct spy_tasks_result r;
+    void *ts = py.save_thread();
+    int rc = spy_tasks(&r, SPY_TASKS_REPLY_CAP);
+    py.restore_thread(ts);
+    if (rc != 0) {
+        py.err_set(*py.runtime_error, "spyagent: out of memory reading the asyncio tasks");
+        return NULL;
+    }
+    struct spy_status st;
+    spy_get_status(&st);
+    PyObj *list = py.list_new(0);
+    for (int i = 0; list && i < r.ntasks; i++) {
+        if (append(list, task_dict(&r.tasks[i], st.pid))) {
+            py.decref(list);
+            list = NULL;
+        }
+    }
+    spy_tasks_result_free(&r);
+    return list;
+}
+
 static PyObj *block_dict(const struct spy_loop_block *b)
 {
     PyObj *d = py.dict_new();
@@ -422,6 +478,10 @@ static struct method_def methods[] = {
       "window: the last N seconds (None = since start); idle: count idle samples too; tid: one thread." },
     { "dump", (void *)m_dump, METH_NOARGS,
       "dump() -> list[dict]\n\nEvery Python thread's stack now, innermost frame first, read without the GIL." },
+    { "tasks", (void *)m_tasks, METH_NOARGS,
+      "tasks() -> list[dict]\n\nEvery pending asyncio task now (at most 1,000), read without the GIL: id, name, state "
+      "('running', 'ready', 'waiting', 'created'), awaiting, awaited_by, pid and frames, innermost first. Empty until "
+      "asyncio runs a loop on the main thread." },
     { "reset", (void *)m_reset, METH_NOARGS, "reset()\n\nForget the samples counted so far." },
     { "blocks", (void *)m_blocks, METH_NOARGS,
       "blocks() -> list[dict]\n\nThe recent event-loop blocks (a loop thread kept from its selector by one callback\n"
@@ -461,5 +521,9 @@ void *PyInit_spyagent(void)
         spy_log(SPY_LOG_ERROR, "this Python lacks part of the C API the spyagent module needs");
         return NULL;
     }
-    return py.module_create(&module, PYTHON_API_VERSION);
+    void *m = py.module_create(&module, PYTHON_API_VERSION);
+    /* the importing thread holds the GIL: a loop may already run here */
+    if (m)
+        spy_task_roots_capture_now();
+    return m;
 }

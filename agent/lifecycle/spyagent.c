@@ -209,6 +209,7 @@ int spy_start(const char *const *keys, const char *const *values, int n, char *e
     atomic_store(&a->effective_rate, cfg.rate);
     a->started_ns = spy_now_ns();
     spy_blocks_start(&a->cfg);      /* optional: the agent samples without it */
+    a->task_roots_poll = spy_task_roots_poll;
     if (spy_agent_spawn_sampler() != 0) {
         snprintf(err, errlen, "cannot start the sampler thread; the agent is off");
         goto out;

@@ -58,15 +58,31 @@ struct spy_agent {
     atomic_uint_fast64_t cost_ns_sum, cost_n;  /* recent walk costs */
     uint64_t started_ns;
 
-    /* asyncio task roots, captured with the GIL by the lifecycle: the
-     * writer fills task_roots, then bumps task_roots_gen (release); readers
-     * load the generation (acquire) and copy the roots.  0 = none yet. */
+    /* asyncio task roots, captured by the lifecycle (task_roots.c): the
+     * writer makes task_roots_gen odd, fills task_roots, makes it even
+     * (release); 0 = none yet.  Read them with spy_task_roots_load. */
     struct spy_task_roots task_roots;
     atomic_uint_fast64_t task_roots_gen;
 
     /* the tick hook, NULL if none */
     _Atomic(spy_tick_hook_fn) tick_hook;
+    /* set by the lifecycle before the sampler starts: called by the
+     * sampler every tick to have the roots captured (cheap once found) */
+    void (*task_roots_poll)(uint64_t now_ns);
 };
+
+/* Code objects resolved to function, file and line for on-demand answers
+ * (dump.c): a small cache owned by one caller.  spy_code_cache_frame fills
+ * out with strdup'd strings: 0, -1 if the code object does not read, -2
+ * out of memory. */
+struct spy_code_cache;
+struct spy_dump_frame;
+struct spy_code_cache *spy_code_cache_new(void);
+int spy_code_cache_frame(struct spy_code_cache *c, const struct spy_raw_frame *raw, struct spy_dump_frame *out);
+void spy_code_cache_free(struct spy_code_cache *c);
+
+/* A consistent copy of the task roots (task_dump.c); false if none yet. */
+bool spy_task_roots_load(struct spy_task_roots *out);
 
 extern struct spy_agent spy_agent;
 

@@ -25,13 +25,32 @@ struct resolved {
 
 #define DUMP_CACHE 128
 
-static struct resolved *lookup(struct resolved *cache, int *ncache, uint64_t code)
+struct spy_code_cache {
+    struct resolved r[DUMP_CACHE];
+    int n;
+};
+
+struct spy_code_cache *spy_code_cache_new(void)
+{
+    return calloc(1, sizeof(struct spy_code_cache));
+}
+
+void spy_code_cache_free(struct spy_code_cache *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++)
+        free(c->r[i].lines);
+    free(c);
+}
+
+static struct resolved *lookup(struct spy_code_cache *c, uint64_t code)
 {
     struct spy_agent *a = &spy_agent;
-    for (int i = 0; i < *ncache; i++)
-        if (cache[i].code == code)
-            return &cache[i];
-    struct resolved *r = *ncache < DUMP_CACHE ? &cache[(*ncache)++] : &cache[DUMP_CACHE - 1];
+    for (int i = 0; i < c->n; i++)
+        if (c->r[i].code == code)
+            return &c->r[i];
+    struct resolved *r = c->n < DUMP_CACHE ? &c->r[c->n++] : &c->r[DUMP_CACHE - 1];
     free(r->lines);
     memset(r, 0, sizeof(*r));
     r->code = code;
@@ -44,6 +63,25 @@ static struct resolved *lookup(struct resolved *cache, int *ncache, uint64_t cod
         }
     }
     return r;
+}
+
+int spy_code_cache_frame(struct spy_code_cache *c, const struct spy_raw_frame *raw, struct spy_dump_frame *out)
+{
+    const struct spy_reader *rd = spy_agent.py.reader;
+    struct resolved *r = lookup(c, raw->code);
+    if (!r->ok)
+        return -1;
+    int line = r->lines ? rd->line_for(r->lines, r->info.linetable_len, r->info.firstlineno, raw->offset) : -1;
+    out->function = strdup(r->info.name);
+    out->file = strdup(r->info.file);
+    out->line = line > 0 ? line : r->info.firstlineno;
+    if (!out->function || !out->file) {
+        free(out->function);
+        free(out->file);
+        out->function = out->file = NULL;
+        return -2;
+    }
+    return 0;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -61,8 +99,8 @@ int spy_dump(struct spy_dump_result *out)
     const struct spy_reader *rd = a->py.reader;
     struct spy_raw_thread *raw = spy_raw_threads_new(SPY_MAX_THREADS);
     void *scratch = malloc(SPY_WALK_SCRATCH);
-    struct resolved *cache = calloc(DUMP_CACHE, sizeof(*cache));
-    int ncache = 0, rc = -1;
+    struct spy_code_cache *cache = spy_code_cache_new();
+    int rc = -1;
     if (!raw || !scratch || !cache)
         goto out;
     struct spy_walk_stats ws = { 0 };
@@ -82,24 +120,21 @@ int spy_dump(struct spy_dump_result *out)
         d->frames = calloc(t->depth ? t->depth : 1, sizeof(*d->frames));
         if (!d->frames)
             goto out;
-        const struct resolved *outer = NULL;
+        const struct spy_code_info *outer = NULL;
         for (int f = 0; f < t->depth; f++) {
-            struct resolved *r = lookup(cache, &ncache, t->frames[f].code);
-            if (!r->ok)
+            int fr = spy_code_cache_frame(cache, &t->frames[f], &d->frames[d->nframes]);
+            if (fr == -2)
+                goto out;
+            if (fr != 0)
                 continue;
-            struct spy_dump_frame *df = &d->frames[d->nframes++];
-            df->function = strdup(r->info.name);
-            df->file = strdup(r->info.file);
-            int line = r->lines ? rd->line_for(r->lines, r->info.linetable_len, r->info.firstlineno, t->frames[f].offset)
-                                : -1;
-            df->line = line > 0 ? line : r->info.firstlineno;
-            outer = r;
+            d->nframes++;
+            outer = &lookup(cache, t->frames[f].code)->info;
         }
         char name[64] = "";
         if (t->thread_id == a->py.ip.main_thread) {
             strcpy(name, "MainThread");
-        } else if (outer && t->thread_obj && ends_with(outer->info.name, "_bootstrap")
-                   && ends_with(outer->info.file, "threading.py")) {
+        } else if (outer && t->thread_obj && ends_with(outer->name, "_bootstrap")
+                   && ends_with(outer->file, "threading.py")) {
             if (rd->thread_name(&a->py.ip, t->thread_obj, name, sizeof(name)) != 0)
                 name[0] = '\0';
         }
@@ -119,10 +154,7 @@ int spy_dump(struct spy_dump_result *out)
     }
     rc = 0;
 out:
-    if (cache)
-        for (int i = 0; i < ncache; i++)
-            free(cache[i].lines);
-    free(cache);
+    spy_code_cache_free(cache);
     free(raw);
     free(scratch);
     if (rc != 0)

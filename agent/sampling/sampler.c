@@ -509,6 +509,8 @@ void *spy_sampler_main(void *arg)
         spy_memread_guard_check(now);
         sm.tick++;
         tick(&sm, now);
+        if (a->task_roots_poll)
+            a->task_roots_poll(now);
         window_ticks++;
         spy_store_maintain(&a->store, (int64_t)(now / NS));
         spy_symbols_maintain(&sm.sym);

@@ -24,6 +24,8 @@ char *spy_msg_blocked(const struct spy_loop_block *b);
 /* {"type":"blocks","blocks":[...],"total":N,"per_endpoint":[...]} */
 char *spy_msg_blocks(const char *id);
 char *spy_msg_dump(const struct spy_dump_result *dump, const char *id);
+/* The `tasks` reply: this process's pending asyncio tasks (spy_tasks). */
+char *spy_msg_tasks(const struct spy_tasks_result *r, int pid, const char *id);
 char *spy_msg_rate(int rate, const char *id);
 /* A text report: {"type":"report","format":"text","span":..,"text":..} */
 char *spy_msg_report_text(const char *text, const char *span, int seconds, const char *id);

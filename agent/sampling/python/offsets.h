@@ -14,7 +14,10 @@
 #ifndef SPY_OFFSETS_H
 #define SPY_OFFSETS_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+struct spy_interp;
 
 /* The 3.13 free-threaded and debug flavours are refused, so one table per
  * minor version (x86-64 and aarch64 Linux share these layouts). */
@@ -89,6 +92,7 @@ struct spy_offsets {
     int32_t ob_size;
     int32_t bytes_sval;
     int32_t tp_basicsize;
+    int32_t tp_name;                /* const char * */
     int32_t tp_dictoffset;
     int32_t tp_flags;               /* unsigned long */
     int32_t ht_cached_keys;
@@ -124,6 +128,42 @@ struct spy_offsets {
     int32_t dict_uentry_value;
     int32_t dict_values_values;     /* PyDictValues.values (3.13; 0 before) */
     int32_t dict_values_valid;      /* PyDictValues.valid (3.13) */
+
+    /* generators and coroutines, for the asyncio task reader (tasks.c):
+     * PyGenObject, whose head coroutines and async generators share */
+    int32_t gen_frame;              /* gi_frame, a frame object (3.9/3.10) */
+    int32_t gen_running;            /* gi_running, char (3.9) */
+    int32_t gen_frame_state;        /* gi_frame_state, int8 (3.11+) */
+    int32_t gen_iframe;             /* gi_iframe, the embedded interpreter frame (3.11+) */
+    /* frame states (f_state on 3.10, gi_frame_state on 3.11+; 3.9 has none) */
+    int32_t state_created;
+    int32_t state_executing;
+    int32_t state_suspended_yf;     /* FRAME_SUSPENDED_YIELD_FROM (3.13); 100 = none */
+    int32_t state_cleared;
+    /* the value stack of a suspended frame */
+    int32_t fo_valuestack;          /* f_valuestack (3.9/3.10) */
+    int32_t fo_stacktop;            /* f_stacktop (3.9): NULL unless suspended */
+    int32_t fo_stackdepth;          /* int f_stackdepth (3.10) */
+    int32_t fo_state;               /* int8 f_state (3.10) */
+    int32_t if_stacktop;            /* int stacktop, in slots past localsplus (3.11+) */
+    int32_t co_code;                /* co_code, a bytes object (3.9/3.10) */
+    /* "suspended in an await": the next instruction is YIELD_FROM (3.9/3.10)
+     * or RESUME (or what stands for it) with oparg >= 2 (3.11/3.12) */
+    int32_t op_yield_from;
+    int32_t op_resume;
+    int32_t op_resume_alt;          /* RESUME_QUICK (3.11), INSTRUMENTED_RESUME (3.12); -1 if none */
+
+    /* sets, weak references and ints */
+    int32_t set_used;
+    int32_t set_mask;
+    int32_t set_table;
+    int32_t setentry_size;
+    int32_t setentry_key;
+    int32_t wr_object;
+    int32_t long_size;              /* ob_size (3.9-3.11), lv_tag (3.12+) */
+    int32_t long_digits;            /* ob_digit */
+    int32_t long_tag_shift;         /* 3.12+: digits = lv_tag >> shift, sign in the low bits; 0 before */
+    int32_t long_digit_bits;        /* PyLong_SHIFT */
 
     /* _Py_DebugOffsets (3.13): its size and where each mapped entry sits */
     int32_t dbg_size;
@@ -174,6 +214,14 @@ enum spy_debug_field {
     SPY_DBG_COUNT
 };
 _Static_assert(SPY_DBG_COUNT <= 32, "dbg_at too small");
+
+/* A str object's text as UTF-8 (reader.c, shared with tasks.c): 0, or -1
+ * if addr does not read as a compact str. */
+int spy_read_str(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t addr, char *out, size_t cap);
+/* The value of a str key in a dict, and an attribute in an instance's
+ * __dict__ (reader.c): the object's address, 0 if absent or unreadable. */
+uint64_t spy_dict_lookup(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t dict, const char *want);
+uint64_t spy_attribute(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t obj, const char *want);
 
 /* The tables this build carries, and the one for a minor version (NULL if
  * none). */

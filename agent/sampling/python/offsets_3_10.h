@@ -52,6 +52,7 @@
     .ob_size = 16, \
     .bytes_sval = 32, \
     .tp_basicsize = 32, \
+    .tp_name = 24, \
     .tp_dictoffset = 288, \
     .tp_flags = 168, \
     .ht_cached_keys = 872, \
@@ -83,6 +84,33 @@
     .dict_uentry_value = -1, \
     .dict_values_values = 0, \
     .dict_values_valid = -1, \
+    .gen_frame = 16, \
+    .gen_running = -1, \
+    .gen_frame_state = -1, \
+    .gen_iframe = -1, \
+    .state_created = -2, \
+    .state_executing = 0, \
+    .state_cleared = 4, \
+    .state_suspended_yf = 100, \
+    .fo_valuestack = 64, \
+    .fo_stacktop = -1, \
+    .fo_stackdepth = 80, \
+    .fo_state = 108, \
+    .if_stacktop = -1, \
+    .co_code = 48, \
+    .op_yield_from = 72, \
+    .op_resume = -1, \
+    .op_resume_alt = -1, \
+    .set_used = 24, \
+    .set_mask = 32, \
+    .set_table = 40, \
+    .setentry_size = 16, \
+    .setentry_key = 0, \
+    .wr_object = 16, \
+    .long_size = 16, \
+    .long_digits = 24, \
+    .long_tag_shift = 0, \
+    .long_digit_bits = 30, \
     .dbg_size = -1, \
 }
 #define SPY_CODE_HEADER_3_10 128

@@ -16,6 +16,7 @@
 #define Py_BUILD_CORE 1
 #include <Python.h>
 #include <frameobject.h>
+#include <opcode.h>
 #if PY_MINOR_VERSION >= 12
 #undef _PyGC_FINALIZED
 #endif
@@ -25,6 +26,9 @@
 #if PY_MINOR_VERSION >= 11
 #include "internal/pycore_frame.h"
 #include "internal/pycore_dict.h"
+#endif
+#if PY_MINOR_VERSION >= 12
+#include "internal/pycore_long.h"
 #endif
 #if PY_MINOR_VERSION >= 13
 #include "internal/pycore_object.h"
@@ -206,6 +210,7 @@ int main(void)
     P("ob_size", OFF(PyVarObject, ob_size));
     P("bytes_sval", OFF(PyBytesObject, ob_sval));
     P("tp_basicsize", OFF(PyTypeObject, tp_basicsize));
+    P("tp_name", OFF(PyTypeObject, tp_name));
     P("tp_dictoffset", OFF(PyTypeObject, tp_dictoffset));
     P("tp_flags", OFF(PyTypeObject, tp_flags));
     P("ht_cached_keys", OFF(PyHeapTypeObject, ht_cached_keys));
@@ -273,6 +278,91 @@ int main(void)
     P("dict_values_values", 0);
     P("dict_values_valid", -1);
 #endif
+
+#if PY_MINOR_VERSION <= 10
+    P("gen_frame", OFF(PyGenObject, gi_frame));
+#else
+    P("gen_frame", -1);
+#endif
+#if PY_MINOR_VERSION == 9
+    P("gen_running", OFF(PyGenObject, gi_running));
+#else
+    P("gen_running", -1);
+#endif
+#if PY_MINOR_VERSION >= 11
+    P("gen_frame_state", OFF(PyGenObject, gi_frame_state));
+    P("gen_iframe", OFF(PyGenObject, gi_iframe));
+#else
+    P("gen_frame_state", -1);
+    P("gen_iframe", -1);
+#endif
+#if PY_MINOR_VERSION >= 10
+    P("state_created", FRAME_CREATED);
+    P("state_executing", FRAME_EXECUTING);
+    P("state_cleared", FRAME_CLEARED);
+#else
+    P("state_created", 100);
+    P("state_executing", 100);
+    P("state_cleared", 100);
+#endif
+#if PY_MINOR_VERSION >= 13
+    P("state_suspended_yf", FRAME_SUSPENDED_YIELD_FROM);
+#else
+    P("state_suspended_yf", 100);
+#endif
+#if PY_MINOR_VERSION <= 10
+    P("fo_valuestack", OFF(PyFrameObject, f_valuestack));
+#else
+    P("fo_valuestack", -1);
+#endif
+#if PY_MINOR_VERSION == 9
+    P("fo_stacktop", OFF(PyFrameObject, f_stacktop));
+#else
+    P("fo_stacktop", -1);
+#endif
+#if PY_MINOR_VERSION == 10
+    P("fo_stackdepth", OFF(PyFrameObject, f_stackdepth));
+    P("fo_state", OFF(PyFrameObject, f_state));
+#else
+    P("fo_stackdepth", -1);
+    P("fo_state", -1);
+#endif
+#if PY_MINOR_VERSION >= 11
+    P("if_stacktop", OFF(_PyInterpreterFrame, stacktop));
+    P("co_code", -1);
+    P("op_yield_from", -1);
+    P("op_resume", RESUME);
+#if PY_MINOR_VERSION == 11
+    P("op_resume_alt", RESUME_QUICK);
+#elif PY_MINOR_VERSION == 12
+    P("op_resume_alt", INSTRUMENTED_RESUME);
+#else
+    P("op_resume_alt", -1);
+#endif
+#else
+    P("if_stacktop", -1);
+    P("co_code", OFF(PyCodeObject, co_code));
+    P("op_yield_from", YIELD_FROM);
+    P("op_resume", -1);
+    P("op_resume_alt", -1);
+#endif
+
+    P("set_used", OFF(PySetObject, used));
+    P("set_mask", OFF(PySetObject, mask));
+    P("set_table", OFF(PySetObject, table));
+    P("setentry_size", sizeof(setentry));
+    P("setentry_key", OFF(setentry, key));
+    P("wr_object", OFF(PyWeakReference, wr_object));
+#if PY_MINOR_VERSION >= 12
+    P("long_size", OFF(PyLongObject, long_value.lv_tag));
+    P("long_digits", OFF(PyLongObject, long_value.ob_digit));
+    P("long_tag_shift", _PyLong_NON_SIZE_BITS);
+#else
+    P("long_size", OFF(PyVarObject, ob_size));
+    P("long_digits", OFF(PyLongObject, ob_digit));
+    P("long_tag_shift", 0);
+#endif
+    P("long_digit_bits", PyLong_SHIFT);
 
 #if PY_MINOR_VERSION >= 13
     P("dbg_size", sizeof(_Py_DebugOffsets));

@@ -42,6 +42,7 @@ struct spy_task_roots {
     uint64_t none;             /* &_Py_NoneStruct */
     uint64_t set_dummy;        /* _PySet_Dummy */
     uint64_t main_loop;        /* the main thread's running loop when captured, 0 if none then */
+    uint64_t futureiter_type;  /* _asyncio.FutureIter (what `await future` leaves on the stack), 0 if unknown */
 };
 
 enum spy_task_state {
@@ -62,7 +63,9 @@ struct spy_raw_task {
     uint64_t name;             /* task_name: a str, or an int on 3.12+ until get_name() */
     uint64_t waiter;           /* task_fut_waiter: what it awaits (0 if none) */
     bool waiter_is_task;       /* the waiter is another Task: this task awaits it (it is awaited_by this one) */
-    uint64_t leaf_type;        /* type of the object the innermost coroutine awaits, 0 if unknown */
+    uint64_t leaf_type;        /* type of the object the innermost coroutine awaits, 0 if unknown;
+                                * through a FutureIter, the type of its future (a Task,
+                                * _GatheringFuture, Future) */
     uint8_t state;             /* enum spy_task_state */
     bool truncated;            /* deeper than SPY_TASK_MAX_DEPTH */
     uint16_t depth;            /* frames[0..depth) */
@@ -84,6 +87,12 @@ struct spy_task_reader {
     int (*task_name)(const struct spy_interp *ip, uint64_t name_obj, char *out, size_t out_size);
     /* tp_name of a type object ("_asyncio.Future", "FutureIter"). */
     int (*type_name)(const struct spy_interp *ip, uint64_t type, char *out, size_t out_size);
+    /* Added: without the GIL, the roots that live in modules (tasks_set,
+     * eager_set, task_type, future_type), looked up through sys.modules
+     * (asyncio.tasks, _asyncio) and checked by type name, for a process
+     * whose main thread runs no Python to take a capture with the GIL (an
+     * idle loop).  Fills only those fields; 0, or -1 if not there (yet). */
+    int (*find_roots)(const struct spy_interp *ip, struct spy_task_roots *out);
 };
 
 /* The task reader for a minor version (the same version as the frame
