@@ -32,7 +32,7 @@ async def main(n):
     t = asyncio.ensure_future(ticker(stop))
     print("READY", flush=True)
     await asyncio.sleep(0.5)
-    await blocker(n)
+    await asyncio.get_event_loop().create_task(blocker(n), name="blocker-task")
     await asyncio.sleep(0.5)
     stop.set()
     await t
