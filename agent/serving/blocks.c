@@ -24,7 +24,8 @@
  * event: the stack seen most often during it (a few candidates counted,
  * space-saving style), its endpoint, the thread, and when; and the name
  * of the asyncio task that was running, read with the GIL-free task
- * reader once the block has lasted half of SPY_BLOCK_MS (once per block).
+ * reader once the block has lasted half of SPY_BLOCK_MS (on the next
+ * ticks again, three tries at most, while none is found).
  *
  * Two callbacks of the same function and line with the same endpoint, run
  * back to back with less than a tick in the selector between them, are
@@ -74,11 +75,12 @@ struct loop_state {
     uint32_t callback, endpoint, endpoint_func;
     uint32_t stacks[CANDIDATES], counts[CANDIDATES];
     int nstacks;
-    bool task_looked;             /* the running task was looked for during this block */
+    int task_looks;               /* times the running task was looked for during this block */
     char task[64];                /* its name, "" if none found */
 };
 
 #define TASKS_READ_MAX 4096       /* tasks read at most to find the running one */
+#define TASK_LOOKS 3              /* tries per block (the roots may not be captured yet, a read may tear) */
 
 /* The sampler thread's. */
 static struct {
@@ -583,7 +585,7 @@ static void note_stack(struct loop_state *L, uint32_t stack)
 static void look_for_task(int slot, struct loop_state *L)
 {
     struct spy_agent *a = &spy_agent;
-    L->task_looked = true;
+    L->task_looks++;
     L->task[0] = '\0';
     const struct spy_task_reader *tr = spy_task_reader_for(a->py.major, a->py.minor);
     struct spy_task_roots roots;
@@ -712,7 +714,7 @@ static void open_block(int slot, struct loop_state *L, const struct stack_class 
     L->endpoint = c->endpoint;
     L->endpoint_func = c->endpoint_func;
     L->nstacks = 0;
-    L->task_looked = false;
+    L->task_looks = 0;
     L->task[0] = '\0';
     note_stack(L, c->stack);
 }
@@ -749,7 +751,8 @@ static void on_tick(const struct spy_tick_thread *threads, int n, uint64_t now_n
                 L->endpoint_func = c->endpoint_func;
             }
             /* half way to a block: the task is still running, name it */
-            if (!L->task_looked && (now_ns - L->start_ns) / 1000000ULL * 2 >= (uint64_t)det.block_ms)
+            if (!L->task[0] && L->task_looks < TASK_LOOKS
+                && (now_ns - L->start_ns) / 1000000ULL * 2 >= (uint64_t)det.block_ms)
                 look_for_task(slot, L);
             continue;
         }
