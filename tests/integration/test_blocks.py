@@ -129,6 +129,7 @@ async def listen_during(app, load):
     pushes = cl.messages("blocked")
     load.record_done = await cl.command("record stop", "record_done", timeout=60)
     load.report = await cl.command("report", "report", timeout=60)
+    load.report_html = await cl.command("report html", ("report", "error"), timeout=60)
     blocks = await cl.command("blocks", "blocks")
     status = await cl.command("status", "status")
     await cl.close()
@@ -237,6 +238,15 @@ def main():
              and " ms  blocking_route" in section,
              "the report lists the slowest loop blocks with their stacks", section[:800] or text[-800:])
         log(section[:1200])
+        files = (load.report_html or {}).get("files") or []
+        html = ""
+        if files and os.path.isfile(files[0].get("path", "")):
+            with open(files[0]["path"], encoding="utf-8") as f:
+                html = f.read()
+        part = html[html.find('id="loop-blocks"'):] if 'id="loop-blocks"' in html else ""
+        c.ok(part and "Slowest event-loop blocks" in part and "blocking_route" in part
+             and "run_endpoint_function" in part, "the HTML report has the slowest loop blocks with their stacks",
+             str(load.report_html)[:300])
         bad = harness.agent_error_lines(app.stderr())
         c.ok(not bad, "no agent errors on stderr", "\n".join(bad[:5]))
     finally:
