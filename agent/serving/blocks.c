@@ -22,7 +22,10 @@
  * counts: Python, a C call holding the GIL, or a sleep or a synchronous
  * call with the GIL released.  A block of SPY_BLOCK_MS or more becomes an
  * event: the stack seen most often during it (a few candidates counted,
- * space-saving style), its endpoint, the thread, and when.
+ * space-saving style), its endpoint, the thread, and when; and the name
+ * of the asyncio task that was running, read with the GIL-free task
+ * reader once the block has lasted half of SPY_BLOCK_MS (on the next
+ * ticks again, three tries at most, while none is found).
  *
  * Two callbacks of the same function and line with the same endpoint, run
  * back to back with less than a tick in the selector between them, are
@@ -72,7 +75,12 @@ struct loop_state {
     uint32_t callback, endpoint, endpoint_func;
     uint32_t stacks[CANDIDATES], counts[CANDIDATES];
     int nstacks;
+    int task_looks;               /* times the running task was looked for during this block */
+    char task[64];                /* its name, "" if none found */
 };
+
+#define TASKS_READ_MAX 4096       /* tasks read at most to find the running one */
+#define TASK_LOOKS 3              /* tries per block (the roots may not be captured yet, a read may tear) */
 
 /* The sampler thread's. */
 static struct {
@@ -88,6 +96,10 @@ static struct {
     int open[MAX_OPEN];
     int nopen;
     uint64_t tick;
+    /* to find the running asyncio task (python/tasks.h), allocated on first use */
+    uint64_t *task_addrs;
+    void *task_scratch;
+    struct spy_raw_frame *task_frames;
 } det;
 
 struct ep_stat {
@@ -566,6 +578,53 @@ static void note_stack(struct loop_state *L, uint32_t stack)
     L->counts[min]++;
 }
 
+/* The name of the asyncio task running on the blocked thread, read
+ * without the GIL while the block goes on (python/tasks.h): the one task
+ * in the running state, or, with several loops running, the main loop's
+ * when the thread is the main thread.  "" if none is found. */
+static void look_for_task(int slot, struct loop_state *L)
+{
+    struct spy_agent *a = &spy_agent;
+    L->task_looks++;
+    L->task[0] = '\0';
+    const struct spy_task_reader *tr = spy_task_reader_for(a->py.major, a->py.minor);
+    struct spy_task_roots roots;
+    if (!tr || !spy_task_roots_load(&roots))
+        return;
+    if (!det.task_addrs) {
+        det.task_addrs = malloc(TASKS_READ_MAX * sizeof(*det.task_addrs));
+        det.task_scratch = malloc(SPY_TASKS_SCRATCH);
+        det.task_frames = malloc(SPY_TASK_MAX_DEPTH * sizeof(*det.task_frames));
+        if (!det.task_addrs || !det.task_scratch || !det.task_frames) {
+            free(det.task_addrs);
+            free(det.task_scratch);
+            free(det.task_frames);
+            det.task_addrs = NULL;
+            det.task_scratch = NULL;
+            det.task_frames = NULL;
+            return;
+        }
+    }
+    int n = tr->list_tasks(&a->py.ip, &roots, det.task_addrs, TASKS_READ_MAX, det.task_scratch);
+    bool main_thread = a->store.slots[slot].thread_id == a->py.ip.main_thread;
+    uint64_t name = 0, main_name = 0;
+    int running = 0;
+    for (int i = 0; i < n; i++) {
+        struct spy_raw_task t;
+        memset(&t, 0, sizeof(t));
+        t.frames = det.task_frames;
+        if (tr->read_task(&a->py.ip, &roots, det.task_addrs[i], &t) != 0 || t.state != SPY_TASK_RUNNING)
+            continue;
+        running++;
+        name = t.name;
+        if (roots.main_loop && t.loop == roots.main_loop)
+            main_name = t.name;
+    }
+    uint64_t pick = running == 1 ? name : main_thread ? main_name : 0;
+    if (pick && tr->task_name(&a->py.ip, pick, L->task, sizeof(L->task)) != 0)
+        L->task[0] = '\0';
+}
+
 static char *dup_intern(const struct spy_intern *t, uint32_t id)
 {
     char buf[SPY_MAX_STR];
@@ -612,6 +671,10 @@ static void record(int slot, const struct loop_state *L, uint64_t end_ns)
             failed |= !b.frames[k].function || !b.frames[k].file;
         }
     }
+    if (L->task[0]) {
+        b.task = strdup(L->task);
+        failed |= !b.task;
+    }
     if (L->endpoint != NONE) {
         const struct spy_func_key *fn = frame_func(L->endpoint, NULL);
         b.endpoint = dup_intern(&s->strings, fn->name);
@@ -651,6 +714,8 @@ static void open_block(int slot, struct loop_state *L, const struct stack_class 
     L->endpoint = c->endpoint;
     L->endpoint_func = c->endpoint_func;
     L->nstacks = 0;
+    L->task_looks = 0;
+    L->task[0] = '\0';
     note_stack(L, c->stack);
 }
 
@@ -685,6 +750,10 @@ static void on_tick(const struct spy_tick_thread *threads, int n, uint64_t now_n
                 L->endpoint = c->endpoint;
                 L->endpoint_func = c->endpoint_func;
             }
+            /* half way to a block: the task is still running, name it */
+            if (!L->task[0] && L->task_looks < TASK_LOOKS
+                && (now_ns - L->start_ns) / 1000000ULL * 2 >= (uint64_t)det.block_ms)
+                look_for_task(slot, L);
             continue;
         }
         close_block(slot, L, now_ns);

@@ -175,6 +175,10 @@ char *spy_record_write(struct spy_store *store, const struct spy_record_job *job
         from = 0;
         to = now + 1;
     }
+    if (job->span_start > 0) {
+        from = job->span_start;
+        to = job->span == SPY_SPAN_RECORDING ? from + job->duration + 1 : now + 1;
+    }
     span_blocks.ok = spy_blocks_between(from, to, &span_blocks.v, &span_blocks.n) == 0;
 
     char program[64], stamp[32], base[160];

@@ -12,6 +12,7 @@ struct spy_record_job {
     unsigned formats;          /* SPY_FMT_* */
     double duration;           /* seconds covered */
     double start_time;         /* Unix time of the start */
+    double span_start;         /* Unix time the span began, if not start_time (0): the report command */
     char data_dir[1024];
     char id[160];              /* the command's id, echoed in record_done */
     const char *reply;         /* the reply's type: NULL = "record_done", or "report" */

@@ -592,6 +592,9 @@ static void report(struct client *c, const struct spy_cmd *cmd, const char *id)
         struct spy_record_job job;
         fill_job(&job, span, cmd->seconds, SPY_FMT_REPORT_HTML, span_seconds(span, cmd->seconds), (double)time(NULL),
                  id);
+        /* the loop blocks the report lists: those that started in the span */
+        job.span_start = span == SPY_SPAN_RECORDING ? srv.rec_start_time
+                                                    : (double)time(NULL) - span_seconds(span, cmd->seconds);
         job.reply = "report";
         if (start_writer(&job, c->serial, 0) != 0)
             send_to(c, spy_msg_error("internal", "cannot start the writer thread", id), false);

@@ -31,8 +31,8 @@ async def main(n):
     stop = asyncio.Event()
     t = asyncio.ensure_future(ticker(stop))
     print("READY", flush=True)
-    await asyncio.sleep(0.5)
-    await blocker(n)
+    await asyncio.sleep(1.0)   # the agent finds the task registries while the loop idles
+    await asyncio.get_event_loop().create_task(blocker(n), name="blocker-task")
     await asyncio.sleep(0.5)
     stop.set()
     await t
