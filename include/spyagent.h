@@ -59,6 +59,7 @@ struct spy_top_entry {
     char *function, *file;
     int line;
     uint64_t own, total;
+    uint64_t running, ready;    /* task view: of total, ms on the CPU and ready to run; the rest waited */
     double own_pct, total_pct;
     int pids[8];                /* processes with samples in this row (first 8) */
     int npids;

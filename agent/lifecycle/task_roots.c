@@ -10,8 +10,14 @@
  *  - `import spyagent` (PyInit_spyagent, the importing thread, GIL held)
  *    tries a capture at once;
  *  - the sampler thread calls spy_task_roots_poll() every tick: until the
- *    roots are found, at most once a second, it asks CPython for a pending
- *    call (Py_AddPendingCall needs neither the GIL nor a thread state);
+ *    roots are captured, at most once a second, it asks CPython for a pending
+ *    call (Py_AddPendingCall needs neither the GIL nor a thread state).  A
+ *    main thread idle in its loop's selector runs no Python, so no pending
+ *    call, for as long as it stays idle: meanwhile the poll also looks the
+ *    module-level roots up without the GIL (the task reader's find_roots,
+ *    through sys.modules) and publishes them without references (modules
+ *    live as long as the interpreter); the capture with the GIL replaces
+ *    them when it runs;
  *  - CPython runs that call on the main thread, GIL held, at its next
  *    eval-breaker check: it looks only at modules already in sys.modules
  *    (never imports), and captures once asyncio.tasks is there and a loop
@@ -22,11 +28,13 @@
  *  - in a fork child (fork.c, the forking thread), the capture is asked for
  *    again: the roots stay valid meanwhile (the child has the same objects
  *    at the same addresses).
- * Invariant: spy_agent.task_roots is written only here, with the GIL held,
- * then spy_agent.task_roots_gen is bumped with release order; readers copy
- * the roots after an acquire load and check the generation did not move.
+ * Invariant: spy_agent.task_roots is written only here, under `lock`: the
+ * generation is made odd, the roots written, the generation made even again
+ * (release); readers (spy_task_roots_load) copy the roots between two loads
+ * of an even, unchanged generation.
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -67,7 +75,9 @@ static struct {
 enum { HELD_SET, HELD_EAGER, HELD_TASK, HELD_FUTURE, HELD_ITER, HELD_LOOP, HELD_N };
 static PyObj *held[HELD_N];
 
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool found;          /* roots captured (or asyncio cannot give any): stop asking */
+static atomic_bool found_gil_free; /* module-level roots published without the GIL */
 static atomic_bool requested;      /* a pending call is queued */
 static atomic_uint_fast64_t last_ask_ns;
 static atomic_bool gave_up_logged;
@@ -116,6 +126,27 @@ static bool resolve(void)
 static uint64_t addr(const void *p)
 {
     return (uint64_t)(uintptr_t)p;
+}
+
+static void publish(const struct spy_task_roots *r)
+{
+    struct spy_agent *a = &spy_agent;
+    atomic_fetch_add_explicit(&a->task_roots_gen, 1, memory_order_acq_rel);     /* odd: being written */
+    atomic_thread_fence(memory_order_release);
+    a->task_roots = *r;
+    atomic_fetch_add_explicit(&a->task_roots_gen, 1, memory_order_release);     /* even: complete */
+}
+
+/* The C types and objects every capture shares (dlsym). */
+static void fill_c_roots(struct spy_task_roots *r)
+{
+    r->coro_type = addr(api.coro);
+    r->gen_type = addr(api.gen);
+    r->asyncgen_type = addr(api.asyncgen);
+    r->asend_type = addr(api.asend);
+    r->weakref_type = addr(api.weakref);
+    r->none = addr(api.none);
+    r->set_dummy = addr(*api.set_dummy);
 }
 
 static void drop(PyObj **p)
@@ -203,13 +234,7 @@ static int capture(void)
     r.task_type = addr(task_type);
     r.future_type = addr(future_type);
     r.futureiter_type = addr(iter_type);
-    r.coro_type = addr(api.coro);
-    r.gen_type = addr(api.gen);
-    r.asyncgen_type = addr(api.asyncgen);
-    r.asend_type = addr(api.asend);
-    r.weakref_type = addr(api.weakref);
-    r.none = addr(api.none);
-    r.set_dummy = addr(*api.set_dummy);
+    fill_c_roots(&r);
     r.main_loop = addr(loop);
     PyObj *keep[HELD_N] = { set, eager, task_type, future_type, iter_type, loop };
     for (int i = 0; i < HELD_N; i++) {
@@ -219,8 +244,10 @@ static int capture(void)
             api.decref(old);
     }
     set = eager = task_type = future_type = iter_type = loop = NULL;   /* now held */
-    spy_agent.task_roots = r;
-    atomic_fetch_add_explicit(&spy_agent.task_roots_gen, 1, memory_order_release);
+    pthread_mutex_lock(&lock);
+    publish(&r);
+    atomic_store(&found, true);
+    pthread_mutex_unlock(&lock);
     rc = 1;
 out:
     api.err_clear();
@@ -241,7 +268,6 @@ static void capture_guarded(void)
     int rc = capture();
     api.err_restore(t, v, tb);
     if (rc == 1) {
-        atomic_store(&found, true);
         spy_log(SPY_LOG_DEBUG, "asyncio task roots captured");
     } else if (rc < 0) {
         atomic_store(&found, true);     /* nothing to wait for */
@@ -259,6 +285,27 @@ static int pending(void *arg)
     if (spy_running() && !atomic_load(&found))
         capture_guarded();
     return 0;
+}
+
+/* Sampler thread: the module-level roots without the GIL, until found. */
+static void find_gil_free(void)
+{
+    struct spy_agent *a = &spy_agent;
+    const struct spy_task_reader *tr = spy_task_reader_for(a->py.major, a->py.minor);
+    if (atomic_load(&found_gil_free) || !tr || !atomic_load(&a->attached))
+        return;
+    struct spy_task_roots r;
+    memset(&r, 0, sizeof(r));
+    if (tr->find_roots(&a->py.ip, &r) != 0)
+        return;
+    fill_c_roots(&r);
+    pthread_mutex_lock(&lock);
+    if (!atomic_load(&found)) {         /* a capture with the GIL is better: never replace it */
+        publish(&r);
+        spy_log(SPY_LOG_DEBUG, "asyncio task roots found without the GIL");
+    }
+    atomic_store(&found_gil_free, true);
+    pthread_mutex_unlock(&lock);
 }
 
 void spy_task_roots_capture_now(void)
@@ -279,6 +326,7 @@ void spy_task_roots_poll(uint64_t now_ns)
     atomic_store(&last_ask_ns, now_ns);
     if (!resolve() || !api.is_initialized() || api.is_finalizing() || spy_agent.state != SPY_RUNNING)
         return;
+    find_gil_free();
     atomic_store(&requested, true);
     if (api.add_pending(pending, NULL) != 0)
         atomic_store(&requested, false); /* the queue is full: next second */
@@ -288,7 +336,9 @@ void spy_task_roots_after_fork_child(void)
 {
     /* same objects at the same addresses in the child, so the roots stay
      * usable; capture again to follow what the child does with them */
+    pthread_mutex_init(&lock, NULL);   /* another thread may have held it at fork */
     atomic_store(&found, false);
+    atomic_store(&found_gil_free, false);
     atomic_store(&requested, false);
     atomic_store(&last_ask_ns, 0);
 }

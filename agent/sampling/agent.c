@@ -108,6 +108,8 @@ static int top_view(int limit, int window, bool idle, int tid, int pid, bool tas
         e->line = t.rows[i].line;
         e->own = t.rows[i].own;
         e->total = t.rows[i].total;
+        e->running = t.rows[i].running;
+        e->ready = t.rows[i].ready;
         for (int b = 0; b < t.npids && e->npids < 8; b++)
             if (t.rows[i].pid_mask & (1ULL << b))
                 e->pids[e->npids++] = t.pids[b];

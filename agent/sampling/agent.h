@@ -50,9 +50,9 @@ struct spy_agent {
     atomic_uint_fast64_t task_cost_ns_sum, task_cost_n;  /* recent snapshot costs (wall) */
     uint64_t started_ns;
 
-    /* asyncio task roots, captured with the GIL by the lifecycle: the
-     * writer fills task_roots, then bumps task_roots_gen (release); readers
-     * load the generation (acquire) and copy the roots.  0 = none yet. */
+    /* asyncio task roots, captured by the lifecycle (task_roots.c): the
+     * writer makes task_roots_gen odd, fills task_roots, makes it even
+     * (release); 0 = none yet.  Read them with spy_task_roots_load. */
     struct spy_task_roots task_roots;
     atomic_uint_fast64_t task_roots_gen;
     /* set by the lifecycle before the sampler starts: called by the

@@ -12,9 +12,9 @@
  *
  * At SPY_TASK_RATE, right after a tick's walk, an asyncio task snapshot
  * (task_sampler.c) uses that same walk.  Its CPU time is kept apart from
- * the ticks': the budget lowers the task rate first (task snapshots get at
- * most half of the budget), and the tick rate is computed from what ticks
- * alone cost with what the snapshots leave.
+ * the ticks': the budget lowers the task rate first (snapshots get what
+ * ticks at the configured rate leave, at least a tenth of the budget), and
+ * the tick rate is priced by what ticks alone cost.
  *
  * It runs with every asynchronous signal blocked (spy_thread_start), so the
  * host's signals go to the host's threads, and none of the synchronous ones.
@@ -417,10 +417,11 @@ static void sampler_free(struct sampler *sm)
     spy_task_sampler_free(&sm->tasks);
 }
 
-/* The task snapshot rate the budget allows: snapshots may take half of
- * it; come down at once, go back up gently.  Returns the CPU share (of a
- * core) the snapshots are left with. */
-static double budget_tasks(double allowed, uint64_t task_cpu_ns, uint64_t wall_ns, uint64_t snapshots)
+/* The task snapshot rate the budget allows: snapshots get what ticks at
+ * the configured rate leave of 90 % of the budget (at least a tenth of
+ * it); come down at once, go back up gently.  Returns the CPU share (of a
+ * core) counted for the snapshots. */
+static double budget_tasks(double task_allowed, uint64_t task_cpu_ns, uint64_t wall_ns, uint64_t snapshots)
 {
     struct spy_agent *a = &spy_agent;
     int rate = a->cfg.task_rate;
@@ -429,12 +430,12 @@ static double budget_tasks(double allowed, uint64_t task_cpu_ns, uint64_t wall_n
         atomic_store(&a->task_effective_rate, rate);
         return 0.0;
     }
-    if (snapshots == 0)
-        return 0.0;                     /* none due in this window: keep the rate */
     double share = (double)task_cpu_ns / (double)wall_ns;
+    if (snapshots == 0)
+        return share;                   /* none due in this window: keep the rate */
     double per_snapshot = (double)task_cpu_ns / (double)snapshots;
-    double affordable = allowed / 2 * 1e9 / (per_snapshot > 1 ? per_snapshot : 1);
-    int target = affordable * 0.9 >= rate ? rate : (int)(affordable * 0.9);
+    double affordable = task_allowed * 1e9 / (per_snapshot > 1 ? per_snapshot : 1);
+    int target = affordable >= rate ? rate : (int)affordable;
     if (target < 1)
         target = 1;
     if (target < eff)
@@ -445,12 +446,13 @@ static double budget_tasks(double allowed, uint64_t task_cpu_ns, uint64_t wall_n
         spy_log(SPY_LOG_DEBUG, "task snapshots at %d Hz instead of %d Hz to stay within SPY_CPU_BUDGET=%g%%", eff,
                 rate, a->cfg.cpu_budget);
     atomic_store(&a->task_effective_rate, eff);
-    return share < allowed / 2 ? share : allowed / 2;
+    return share < task_allowed ? share : task_allowed;
 }
 
-/* Adjust the effective rates so our CPU time stays within the budget:
- * task snapshots first (at most half of it), then ticks, priced by what
- * ticks alone cost, with what the snapshots leave. */
+/* Adjust the effective rates so our CPU time stays within the budget.
+ * Ticks come first: what they cost at the configured rate (without the
+ * snapshots' time) is theirs, and task snapshots are slowed down to fit in
+ * what is left; only if ticks alone do not fit is the tick rate lowered. */
 static void apply_budget(uint64_t cpu_used_ns, uint64_t task_cpu_ns, uint64_t snapshots, uint64_t wall_ns,
                          uint64_t ticks)
 {
@@ -463,9 +465,13 @@ static void apply_budget(uint64_t cpu_used_ns, uint64_t task_cpu_ns, uint64_t sn
         return;
     }
     double allowed = a->cfg.cpu_budget / 100.0;             /* CPU seconds per second */
-    double task_share = budget_tasks(allowed, task_cpu_ns, wall_ns, snapshots);
     uint64_t tick_cpu = cpu_used_ns > task_cpu_ns ? cpu_used_ns - task_cpu_ns : 0;
     double per_tick = (double)tick_cpu / (double)ticks;     /* ns */
+    double tick_need = per_tick * rate / 1e9;
+    double task_allowed = allowed * 0.9 - tick_need;
+    if (task_allowed < allowed * 0.1)
+        task_allowed = allowed * 0.1;
+    double task_share = budget_tasks(task_allowed, task_cpu_ns, wall_ns, snapshots);
     double affordable = (allowed - task_share) * 1e9 / (per_tick > 1 ? per_tick : 1);
     int target = affordable * 0.9 >= rate ? rate : (int)(affordable * 0.9);
     if (target < 1)

@@ -312,6 +312,7 @@ void spy_store_reset(struct spy_store *s)
 
 struct func_stat {
     uint64_t own, total;
+    uint64_t running, ready;
     uint64_t stamp;
     uint64_t pid_mask;      /* which of the top's processes (by index) */
 };
@@ -440,7 +441,8 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
             continue;
         if (q->pid != 0 && (slot < 0 || slot >= nslots || slot_pid[slot] != q->pid))
             continue;
-        if (spy_key_flags(key) & SPY_FLAG_IDLE) {
+        unsigned flags = spy_key_flags(key);
+        if (flags & SPY_FLAG_IDLE) {
             out->idle_samples += c;
             if (!q->idle && !q->tasks)     /* a waiting task's time is wall time too */
                 continue;
@@ -465,6 +467,8 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
             if (fs[f].stamp != i + 1) {     /* count recursion once per stack */
                 fs[f].stamp = i + 1;
                 fs[f].total += c;
+                fs[f].running += q->tasks && !(flags & (SPY_FLAG_IDLE | SPY_FLAG_READY)) ? c : 0;
+                fs[f].ready += q->tasks && (flags & SPY_FLAG_READY) ? c : 0;
                 fs[f].pid_mask |= pbit;
             }
         }
@@ -492,6 +496,8 @@ int spy_store_top(struct spy_store *s, const struct spy_top_query *q, int64_t no
         rows[k].line = fk->firstlineno;
         rows[k].own = fs[f].own;
         rows[k].total = fs[f].total;
+        rows[k].running = fs[f].running;
+        rows[k].ready = fs[f].ready;
         rows[k].pid_mask = fs[f].pid_mask;
         if (!rows[k].function || !rows[k].file) {
             free(rows[k].function);

@@ -100,6 +100,7 @@ struct spy_top_row {
     char *function, *file;
     int line;
     uint64_t own, total;
+    uint64_t running, ready;   /* task view: of total, the ms on the CPU and ready to run (the rest waited) */
     uint64_t pid_mask;     /* bit i: pids[i] of the result has samples here */
 };
 

@@ -25,10 +25,12 @@
 bool spy_task_roots_load(struct spy_task_roots *out)
 {
     struct spy_agent *a = &spy_agent;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 64; i++) {
         uint64_t gen = atomic_load_explicit(&a->task_roots_gen, memory_order_acquire);
         if (gen == 0)
             return false;
+        if (gen & 1)
+            continue;                   /* being written: a few stores, try again */
         memcpy(out, &a->task_roots, sizeof(*out));
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&a->task_roots_gen, memory_order_relaxed) == gen)

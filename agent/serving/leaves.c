@@ -176,7 +176,7 @@ static void handle_line(struct leaf_conn *l, char *line)
                 s->slots[slot].samples += count;
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_lock(&lv.lock);
-            l->info.samples += count;
+            l->info.samples += (flags & SPY_FLAG_TASK) ? 0 : count;    /* task ms are no samples */
             pthread_mutex_unlock(&lv.lock);
         }
         break;

@@ -177,6 +177,11 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
         add_num(r, "total", (double)e->total);
         add_num(r, "own_pct", e->own_pct);
         add_num(r, "total_pct", e->total_pct);
+        if (top->tasks) {
+            add_num(r, "running", (double)e->running);
+            add_num(r, "ready", (double)e->ready);
+            add_num(r, "waiting", (double)(e->total - e->running - e->ready));
+        }
         cJSON *pids = cJSON_CreateArray();
         for (int k = 0; pids && k < e->npids; k++)
             cJSON_AddItemToArray(pids, cJSON_CreateNumber(e->pids[k]));
@@ -267,6 +272,64 @@ char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int r
     return finish(o);
 }
 
+static void add_str_or_null(cJSON *o, const char *k, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, k, v);
+    else
+        cJSON_AddNullToObject(o, k);
+}
+
+static cJSON *frames_json(const struct spy_dump_frame *frames, int n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int f = 0; arr && f < n; f++) {
+        cJSON *fr = cJSON_CreateObject();
+        if (!fr)
+            break;
+        cJSON_AddStringToObject(fr, "function", frames[f].function ? frames[f].function : "?");
+        cJSON_AddStringToObject(fr, "file", frames[f].file ? frames[f].file : "?");
+        add_num(fr, "line", frames[f].line);
+        cJSON_AddItemToArray(arr, fr);
+    }
+    return arr;
+}
+
+char *spy_msg_tasks(const struct spy_tasks_result *r, int pid, const char *id)
+{
+    cJSON *o = begin("tasks", id);
+    cJSON *arr = cJSON_CreateArray();
+    if (!o || !arr) {
+        cJSON_Delete(o);
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    for (int i = 0; i < r->ntasks; i++) {
+        const struct spy_task_info *t = &r->tasks[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON *frames = frames_json(t->frames, t->nframes);
+        if (!j || !frames) {
+            cJSON_Delete(j);
+            cJSON_Delete(frames);
+            break;
+        }
+        cJSON_AddStringToObject(j, "id", t->id);
+        add_str_or_null(j, "name", t->name);
+        cJSON_AddStringToObject(j, "state", t->state);
+        add_str_or_null(j, "awaiting", t->awaiting);
+        add_str_or_null(j, "awaited_by", t->awaited_by[0] ? t->awaited_by : NULL);
+        cJSON_AddBoolToObject(j, "truncated", t->truncated);
+        add_num(j, "pid", pid);
+        cJSON_AddItemToObject(j, "frames", frames);
+        cJSON_AddItemToArray(arr, j);
+    }
+    cJSON_AddItemToObject(o, "tasks", arr);
+    cJSON_AddBoolToObject(o, "available", r->available);
+    add_num(o, "omitted", r->omitted);
+    add_num(o, "pid", pid);
+    return finish(o);
+}
+
 char *spy_msg_dump(const struct spy_dump_result *dump, const char *id)
 {
     cJSON *o = begin("dump", id);
@@ -279,7 +342,7 @@ char *spy_msg_dump(const struct spy_dump_result *dump, const char *id)
     for (int i = 0; i < dump->nthreads; i++) {
         const struct spy_dump_thread *t = &dump->threads[i];
         cJSON *j = cJSON_CreateObject();
-        cJSON *frames = cJSON_CreateArray();
+        cJSON *frames = frames_json(t->frames, t->nframes);
         if (!j || !frames) {
             cJSON_Delete(j);
             cJSON_Delete(frames);
@@ -294,15 +357,6 @@ char *spy_msg_dump(const struct spy_dump_result *dump, const char *id)
         cJSON_AddBoolToObject(j, "gil", t->gil);
         cJSON_AddBoolToObject(j, "idle", t->idle);
         cJSON_AddBoolToObject(j, "truncated", t->truncated);
-        for (int f = 0; f < t->nframes; f++) {
-            cJSON *fr = cJSON_CreateObject();
-            if (!fr)
-                break;
-            cJSON_AddStringToObject(fr, "function", t->frames[f].function ? t->frames[f].function : "?");
-            cJSON_AddStringToObject(fr, "file", t->frames[f].file ? t->frames[f].file : "?");
-            add_num(fr, "line", t->frames[f].line);
-            cJSON_AddItemToArray(frames, fr);
-        }
         cJSON_AddItemToObject(j, "frames", frames);
         cJSON_AddItemToArray(ths, j);
     }

@@ -19,6 +19,8 @@ char *spy_msg_top(const struct spy_top_result *top, bool live, int limit, bool i
 char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int rec_seconds, double rec_elapsed,
                      unsigned rec_formats, uint64_t rec_samples, const char *id);
 char *spy_msg_dump(const struct spy_dump_result *dump, const char *id);
+/* The `tasks` reply: this process's pending asyncio tasks (spy_tasks). */
+char *spy_msg_tasks(const struct spy_tasks_result *r, int pid, const char *id);
 char *spy_msg_rate(int rate, const char *id);
 /* A text report: {"type":"report","format":"text","span":..,"text":..} */
 char *spy_msg_report_text(const char *text, const char *span, int seconds, const char *id);

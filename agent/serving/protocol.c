@@ -34,6 +34,7 @@ const struct spy_cmd_help spy_cmd_help[] = {
     { "pause", "pause", "stop live top pushes to this connection" },
     { "resume", "resume", "start live top pushes again" },
     { "dump", "dump [pid N]", "every thread's stack now, innermost frame first (every process, or one)" },
+    { "tasks", "tasks", "every pending asyncio task now: name, state, what it awaits, frames innermost first" },
     { "flame", "flame [tasks|cpu] [window S|all] [idle] [thread TID] [pid N]",
       "the merged call tree of the last S seconds (default: since start)" },
     { "record", "record S [svg|collapsed|speedscope|pprof...] | record stop | record last S [formats]",
@@ -254,6 +255,7 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
         return range_error(err, "pid", a[1], 1, INT_MAX);
     }
     if (strcmp(c, "reset") == 0) { cmd->kind = SPY_CMD_RESET; return no_args(c, na, err); }
+    if (strcmp(c, "tasks") == 0) { cmd->kind = SPY_CMD_TASKS; return no_args(c, na, err); }
     if (strcmp(c, "top") == 0) { cmd->kind = SPY_CMD_TOP; return parse_view(a, na, false, history, cmd, err); }
     if (strcmp(c, "live") == 0) { cmd->kind = SPY_CMD_LIVE; return parse_view(a, na, true, history, cmd, err); }
     if (strcmp(c, "flame") == 0) {
@@ -454,6 +456,9 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
             cmd->pid = (int)v;
         }
         rc = 0;
+    } else if (!strcmp(name, "tasks")) {
+        cmd->kind = SPY_CMD_TASKS;
+        rc = check_members(obj, name, " ", err);
     } else if (!strcmp(name, "help") || !strcmp(name, "status") || !strcmp(name, "pause") || !strcmp(name, "resume")
         || !strcmp(name, "reset")) {
         cmd->kind = !strcmp(name, "help") ? SPY_CMD_HELP : !strcmp(name, "status") ? SPY_CMD_STATUS

@@ -699,6 +699,16 @@ static void run_command(struct client *c, const char *msg, size_t len)
     case SPY_CMD_DUMP:
         send_to(c, dump_message(cmd.pid, id), false);
         break;
+    case SPY_CMD_TASKS: {
+        struct spy_tasks_result tr;
+        if (spy_tasks(&tr, SPY_TASKS_REPLY_CAP) == 0) {
+            send_to(c, spy_msg_tasks(&tr, (int)getpid(), id), false);
+            spy_tasks_result_free(&tr);
+        } else {
+            send_to(c, spy_msg_error("internal", "out of memory reading the asyncio tasks", id), false);
+        }
+        break;
+    }
     case SPY_CMD_FLAME:
         send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, cmd.tid, cmd.pid,
                                  cmd.tasks, id), false);

@@ -218,6 +218,10 @@ _Static_assert(SPY_DBG_COUNT <= 32, "dbg_at too small");
 /* A str object's text as UTF-8 (reader.c, shared with tasks.c): 0, or -1
  * if addr does not read as a compact str. */
 int spy_read_str(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t addr, char *out, size_t cap);
+/* The value of a str key in a dict, and an attribute in an instance's
+ * __dict__ (reader.c): the object's address, 0 if absent or unreadable. */
+uint64_t spy_dict_lookup(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t dict, const char *want);
+uint64_t spy_attribute(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t obj, const char *want);
 
 /* The tables this build carries, and the one for a minor version (NULL if
  * none). */

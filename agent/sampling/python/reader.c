@@ -45,7 +45,8 @@
 #include "../memread.h"
 
 #define MAX_LINETABLE (256 * 1024)
-#define MAX_DICT_ENTRIES 128
+#define MAX_DICT_ENTRIES 128     /* entries read at a time */
+#define MAX_DICT_SCAN 16384       /* entries looked at in one dict at most */
 #define MAX_CHUNK_COPY (256 * 1024)
 #define BUF_TSTATE 1024        /* the part of a thread state read */
 #define BUF_TYPE 1024          /* the part of a type object read */
@@ -741,15 +742,20 @@ static int keys_lookup(const struct spy_offsets *o, const struct spy_interp *ip,
             evalue = o->dict_uentry_value;
         }
     }
-    int64_t n = nentries < MAX_DICT_ENTRIES ? nentries : MAX_DICT_ENTRIES;
+    /* entries in chunks: sys.modules and module dicts run to hundreds */
     unsigned char e[MAX_DICT_ENTRIES * 32];
-    if (n == 0 || esize <= 0 || esize > 32 || rd(e, entries, (size_t)n * (size_t)esize) != 0)
+    if (esize <= 0 || esize > 32 || nentries > MAX_DICT_SCAN)
         return -1;
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t key = u64_at(e, (int32_t)(i * esize + ekey));
-        if (key && key_is(o, ip, key, want)) {
-            *value = u64_at(e, (int32_t)(i * esize + evalue));
-            return (int)i;
+    for (int64_t base = 0; base < nentries; base += MAX_DICT_ENTRIES) {
+        int64_t n = nentries - base < MAX_DICT_ENTRIES ? nentries - base : MAX_DICT_ENTRIES;
+        if (rd(e, entries + (uint64_t)(base * esize), (size_t)n * (size_t)esize) != 0)
+            return -1;
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t key = u64_at(e, (int32_t)(i * esize + ekey));
+            if (key && key_is(o, ip, key, want)) {
+                *value = u64_at(e, (int32_t)(i * esize + evalue));
+                return (int)(base + i);
+            }
         }
     }
     return -1;
@@ -763,8 +769,8 @@ static uint64_t split_value(const struct spy_offsets *o, uint64_t values, int i)
     return ok ? v : 0;
 }
 
-static uint64_t dict_lookup(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t dict,
-                            const char *want)
+uint64_t spy_dict_lookup(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t dict,
+                         const char *want)
 {
     unsigned char d[BUF_SMALL];
     uint64_t v = 0;
@@ -779,8 +785,8 @@ static uint64_t dict_lookup(const struct spy_offsets *o, const struct spy_interp
     return v;
 }
 
-static uint64_t attribute(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t obj,
-                          const char *want)
+uint64_t spy_attribute(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t obj,
+                       const char *want)
 {
     int ok;
     uint64_t type = read_u64(obj + (uint64_t)o->ob_type, &ok);
@@ -840,13 +846,13 @@ static uint64_t attribute(const struct spy_offsets *o, const struct spy_interp *
             return i < 0 ? 0 : split_value(o, values, i);
         }
     }
-    return dict ? dict_lookup(o, ip, dict, want) : 0;
+    return dict ? spy_dict_lookup(o, ip, dict, want) : 0;
 }
 
 static int thread_name(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t thread_obj,
                        char *out, size_t cap)
 {
-    uint64_t name = attribute(o, ip, thread_obj, "_name");
+    uint64_t name = spy_attribute(o, ip, thread_obj, "_name");
     if (name == 0)
         return -1;
     return spy_read_str(o, ip, name, out, cap);
@@ -998,7 +1004,7 @@ static int cross_check(const struct spy_offsets *o, size_t code_header, struct s
         return -1;
     }
     /* a lookup by str key: dict keys, str state bits and str data */
-    uint64_t modules = dict_lookup(o, ip, sysdict, "modules");
+    uint64_t modules = spy_dict_lookup(o, ip, sysdict, "modules");
     uint64_t t3 = modules ? read_u64(modules + (uint64_t)o->ob_type, &ok) : 0;
     if (!modules || !ok || t3 != dict_type) {
         fail(ip, "sys.__dict__['modules'] does not read as a dict (dict keys or str layout)");

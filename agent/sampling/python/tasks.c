@@ -116,6 +116,9 @@ static bool is_coroutine_type(const struct spy_task_roots *r, uint64_t type)
     return type != 0 && (type == r->coro_type || type == r->gen_type);
 }
 
+static int type_name(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t type, char *out,
+                     size_t cap);
+
 /* ---- listing ------------------------------------------------------------- */
 
 /* Of n candidate objects, keep the pending native tasks with a coroutine. */
@@ -445,7 +448,11 @@ static int read_task(const struct spy_offsets *o, const struct spy_interp *ip, c
     if (leaf != 0) {
         uint64_t lt = 0;
         if (type_of(o, leaf, &lt) == 0) {
-            if (lt == r->futureiter_type && lt != 0) {
+            char tn[24];
+            bool iter = lt != 0 && (lt == r->futureiter_type
+                                    || (r->futureiter_type == 0 && type_name(o, ip, lt, tn, sizeof(tn)) == 0
+                                        && strcmp(tn, "_asyncio.FutureIter") == 0));
+            if (iter) {
                 uint64_t fut = 0, ft = 0;
                 if (rd(&fut, leaf + FUTUREITER_FUTURE, 8) == 0 && fut != 0 && type_of(o, fut, &ft) == 0 && ft != 0)
                     lt = ft;
@@ -563,6 +570,60 @@ static int task_name(const struct spy_offsets *o, const struct spy_interp *ip, u
     return 0;
 }
 
+/* ---- roots without the GIL ------------------------------------------------- */
+
+#define MODULE_DICT 16          /* PyModuleObject.md_dict, after PyObject_HEAD (3.9-3.13) */
+
+static bool type_is(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t obj, const char *name)
+{
+    uint64_t type;
+    char buf[64];
+    return obj != 0 && type_of(o, obj, &type) == 0 && type_name(o, ip, type, buf, sizeof(buf)) == 0
+           && strcmp(buf, name) == 0;
+}
+
+static uint64_t module_dict(const struct spy_offsets *o, const struct spy_interp *ip, uint64_t modules,
+                            const char *name)
+{
+    uint64_t m = spy_dict_lookup(o, ip, modules, name), d = 0;
+    if (m == 0 || !type_is(o, ip, m, "module") || rd(&d, m + MODULE_DICT, 8) != 0)
+        return 0;
+    return d;
+}
+
+static int find_roots(const struct spy_offsets *o, const struct spy_interp *ip, struct spy_task_roots *out)
+{
+    uint64_t interp = 0, sysdict = 0;
+    if (o == NULL || rd(&interp, ip->runtime + (uint64_t)o->rt_interpreters_head, 8) != 0
+        || rd(&sysdict, interp + (uint64_t)o->is_sysdict, 8) != 0)
+        return -1;
+    uint64_t modules = spy_dict_lookup(o, ip, sysdict, "modules");
+    if (modules == 0)
+        return -1;
+    uint64_t tasks = module_dict(o, ip, modules, "asyncio.tasks");
+    uint64_t aio = tasks ? module_dict(o, ip, modules, "_asyncio") : 0;
+    if (tasks == 0 || aio == 0)
+        return -1;
+    uint64_t weakset = spy_dict_lookup(o, ip, tasks, "_scheduled_tasks");          /* 3.12+ */
+    if (weakset == 0)
+        weakset = spy_dict_lookup(o, ip, tasks, "_all_tasks");                     /* 3.9-3.11 */
+    uint64_t set = weakset ? spy_attribute(o, ip, weakset, "data") : 0;
+    uint64_t eager = spy_dict_lookup(o, ip, tasks, "_eager_tasks");
+    uint64_t task = spy_dict_lookup(o, ip, aio, "Task");
+    uint64_t future = spy_dict_lookup(o, ip, aio, "Future");
+    if (!type_is(o, ip, set, "set") || !type_is(o, ip, task, "type") || !type_is(o, ip, future, "type"))
+        return -1;
+    char name[64];
+    if (type_name(o, ip, task, name, sizeof(name)) != 0 || strcmp(name, "_asyncio.Task") != 0
+        || type_name(o, ip, future, name, sizeof(name)) != 0 || strcmp(name, "_asyncio.Future") != 0)
+        return -1;
+    out->tasks_set = set;
+    out->eager_set = type_is(o, ip, eager, "set") ? eager : 0;
+    out->task_type = task;
+    out->future_type = future;
+    return 0;
+}
+
 /* ---- one reader per version ---------------------------------------------- */
 
 #define SPY_TASK_READER(MIN) \
@@ -576,7 +637,10 @@ static int task_name(const struct spy_offsets *o, const struct spy_interp *ip, u
     { return task_name(spy_offsets_for(3, MIN), ip, obj, out, cap); } \
     static int type_##MIN(const struct spy_interp *ip, uint64_t type, char *out, size_t cap) \
     { return type_name(spy_offsets_for(3, MIN), ip, type, out, cap); } \
+    static int roots_##MIN(const struct spy_interp *ip, struct spy_task_roots *out) \
+    { return find_roots(spy_offsets_for(3, MIN), ip, out); } \
     static const struct spy_task_reader task_reader_3_##MIN = { \
+        .find_roots = roots_##MIN, \
         .list_tasks = list_##MIN, \
         .read_task = read_##MIN, \
         .task_name = name_##MIN, \

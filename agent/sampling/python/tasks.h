@@ -87,6 +87,12 @@ struct spy_task_reader {
     int (*task_name)(const struct spy_interp *ip, uint64_t name_obj, char *out, size_t out_size);
     /* tp_name of a type object ("_asyncio.Future", "FutureIter"). */
     int (*type_name)(const struct spy_interp *ip, uint64_t type, char *out, size_t out_size);
+    /* Added: without the GIL, the roots that live in modules (tasks_set,
+     * eager_set, task_type, future_type), looked up through sys.modules
+     * (asyncio.tasks, _asyncio) and checked by type name, for a process
+     * whose main thread runs no Python to take a capture with the GIL (an
+     * idle loop).  Fills only those fields; 0, or -1 if not there (yet). */
+    int (*find_roots)(const struct spy_interp *ip, struct spy_task_roots *out);
 };
 
 /* The task reader for a minor version (the same version as the frame

@@ -14,7 +14,7 @@ struct top_copy {
     uint64_t samples, idle_samples;
     int nrows;
     char fn[8][32];
-    uint64_t own[8], total[8];
+    uint64_t own[8], total[8], running[8], ready[8];
 };
 
 static void take(struct spy_store *s, const struct spy_top_query *q, int64_t now, struct top_copy *c)
@@ -29,6 +29,8 @@ static void take(struct spy_store *s, const struct spy_top_query *q, int64_t now
         snprintf(c->fn[i], sizeof(c->fn[i]), "%s", t.rows[i].function);
         c->own[i] = t.rows[i].own;
         c->total[i] = t.rows[i].total;
+        c->running[i] = t.rows[i].running;
+        c->ready[i] = t.rows[i].ready;
     }
     spy_top_free(&t);
 }
@@ -140,9 +142,11 @@ int main(void)
     CHECK(after.nrows == 4 && strcmp(after.fn[0], "sleep") == 0 && after.own[0] == 630);
     for (int i = 0; i < after.nrows; i++)
         if (strcmp(after.fn[i], "route") == 0)
-            CHECK(after.total[i] == 655 && after.own[i] == 0);
+            CHECK(after.total[i] == 655 && after.own[i] == 0 && after.running[i] == 25 && after.ready[i] == 30);
         else if (strcmp(after.fn[i], "burn") == 0)
-            CHECK(after.own[i] == 25);
+            CHECK(after.own[i] == 25 && after.running[i] == 25 && after.ready[i] == 0);
+        else if (strcmp(after.fn[i], "sleep") == 0)
+            CHECK(after.running[i] == 0 && after.ready[i] == 30);
     task_q.idle = true;            /* makes no difference to the task view */
     struct top_copy again;
     take(&s, &task_q, now, &again);
