@@ -93,8 +93,11 @@ const char spyctl_usage[] =
     "      threads, advice) of a saved profile.\n"
     "  spyctl diff BASE CURRENT [--format text|html] [--output PATH] [--top N]\n"
     "      What grew and shrank from BASE to CURRENT, by share of samples.\n"
-    "  spyctl convert FILE --to pprof|collapsed|speedscope|svg --output PATH\n"
+    "  spyctl convert FILE --to pprof|collapsed|speedscope|svg --output PATH [--view cpu|tasks]\n"
     "      Write the profile in another format (pprof: gzip-compressed profile.proto).\n"
+    "      --view tasks: the file's asyncio task wall time (ms, stacks under their\n"
+    "      state) instead of its CPU samples, for collapsed and svg; speedscope\n"
+    "      always holds both.\n"
     "--output PATH (and --save-config FILE): - is standard output; a device, FIFO or\n"
     "symlink is written through; a regular file is replaced whole or not at all.\n"
     "\n"
@@ -114,6 +117,7 @@ static const struct {
     { "output", C_REPORT | C_DIFF | C_CONVERT },
     { "top", C_REPORT | C_DIFF },
     { "to", C_CONVERT },
+    { "view", C_CONVERT },
 };
 
 static int parse_live(int argc, char **argv, struct spyctl_live_opts *o, char *err, size_t errlen);
@@ -209,6 +213,12 @@ int spyctl_parse_args(int argc, char **argv, struct spyctl_args *a, char *err, s
                 return -1;
             }
             a->top = (int)n;
+        } else if (strcmp(options[k].name, "view") == 0) {
+            if (strcmp(value, "cpu") != 0 && strcmp(value, "tasks") != 0) {
+                snprintf(err, errlen, "convert: --view must be cpu or tasks, not \"%.40s\"", value);
+                return -1;
+            }
+            a->view = value;
         } else {
             if (strcmp(value, "pprof") != 0 && strcmp(value, "collapsed") != 0 && strcmp(value, "speedscope") != 0
                 && strcmp(value, "svg") != 0) {
@@ -229,6 +239,12 @@ int spyctl_parse_args(int argc, char **argv, struct spyctl_args *a, char *err, s
     }
     if (cmd == C_CONVERT && (!a->to || !a->output)) {
         snprintf(err, errlen, "convert: needs --to FORMAT and --output PATH");
+        return -1;
+    }
+    if (cmd == C_CONVERT && a->view && strcmp(a->view, "tasks") == 0 && strcmp(a->to, "collapsed") != 0
+        && strcmp(a->to, "svg") != 0) {
+        snprintf(err, errlen, "convert: --view tasks writes collapsed or svg (%s holds %s)", a->to,
+                 strcmp(a->to, "pprof") == 0 ? "the CPU view only" : "both views anyway");
         return -1;
     }
     return 0;

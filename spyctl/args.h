@@ -41,6 +41,7 @@ struct spyctl_args {
     const char *format;          /* report/diff: "text" or "html" */
     const char *output;          /* NULL: standard output */
     const char *to;              /* convert: pprof, collapsed, speedscope, svg */
+    const char *view;            /* convert: "cpu" or "tasks"; NULL: cpu */
     int top;                     /* report: functions listed */
     bool help;
 };

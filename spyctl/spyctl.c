@@ -104,7 +104,16 @@ static int cmd_convert(const struct spyctl_args *a)
         spy_profile_free(&p);
         return 1;
     }
-    struct spy_write_options o = { .include_idle = true, .by_thread = false, .title = NULL };
+    bool tasks = a->view && strcmp(a->view, "tasks") == 0;
+    struct spy_write_options o = { .include_idle = true, .by_thread = false, .title = NULL, .tasks = tasks };
+    uint64_t task_ms = spy_profile_task_ms(&p);
+    /* one view per collapsed, SVG or pprof file: say what is left out */
+    if (strcmp(a->to, "speedscope") != 0 && !tasks && task_ms > 0)
+        fprintf(stderr, "spyctl: note: %s also holds %llu ms of asyncio task wall time, not written to this %s "
+                "file (--view tasks writes it)\n", a->files[0], (unsigned long long)task_ms, a->to);
+    else if (tasks && task_ms == 0)
+        fprintf(stderr, "spyctl: note: %s holds no asyncio task wall time: the %s file has no stacks\n", a->files[0],
+                a->to);
     int rc;
     if (strcmp(a->to, "pprof") == 0)
         rc = spy_write_pprof(&p, &o, &out.sink);

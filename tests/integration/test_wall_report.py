@@ -21,6 +21,9 @@ speedscope`, then `endpoints window 5`.  Checks:
     awaiting asyncio's sleep; cpu_route's CPU time in burn; gather_route
     listed; the same figures from the task SVG and the task collapsed file;
   - the HTML report has its "Where requests wait" section;
+  - `spyctl convert --view tasks` of the speedscope file gives the task
+    collapsed file line for line, and the CPU conversion says what it
+    leaves out;
   - the live `endpoints` reply has the documented shape and slow_route.
 """
 
@@ -194,6 +197,17 @@ def main():
         body = open(html, encoding="utf-8").read() if rc == 0 and os.path.isfile(html) else ""
         c.ok('<section id="wall">' in body and "slow_route" in body[body.find('id="wall"'):],
              "the HTML report has its Where requests wait section", err)
+
+    if cpu_files.get("speedscope") and tasks.get("collapsed"):
+        out = os.path.join(app.tmp, "tasks-from-speedscope.txt")
+        rc, _, err = spyctl("convert", cpu_files["speedscope"], "--to", "collapsed", "--view", "tasks", "--output", out)
+        got = sorted(open(out, encoding="utf-8").read().splitlines()) if rc == 0 else None
+        want = sorted(open(tasks["collapsed"], encoding="utf-8").read().splitlines())
+        c.ok(got == want, "spyctl convert --view tasks of the speedscope file gives the recorded task collapsed file",
+             err)
+        rc, _, err = spyctl("convert", cpu_files["speedscope"], "--to", "collapsed", "--output", out)
+        c.ok(rc == 0 and "task wall time, not written" in err and "--view tasks" in err,
+             "converting it to the CPU view says the task view is left out", err)
 
     c.section("the live endpoints command")
     if c.ok(isinstance(eps, dict) and eps.get("type") == "endpoints", "endpoints window 5 -> endpoints", "%r" % (eps,)):

@@ -78,10 +78,15 @@ async def scenario(c, app):
     done = await cl.command("record 3 collapsed", ("record_done", "error"), 30)
     files = (done or {}).get("files") or []
     c.ok(done is not None and done.get("type") == "record_done" and files, "record 3 writes a file", repr(done)[:300])
-    merged = [f for f in files if "pid" not in f]
-    per = sorted(f.get("pid") for f in files if "pid" in f)
+    merged = [f for f in files if "pid" not in f and "view" not in f]
+    per = sorted(f.get("pid") for f in files if "pid" in f and "view" not in f)
     c.eq(len(merged), 1, "one merged file")
     c.ok(set(wpids) <= set(per), "one file per worker too (%s)" % per)
+    # the task view (asyncio task wall time) of the whole tree, when the span has some
+    tmerged = [f for f in files if "pid" not in f and f.get("view") == "tasks"]
+    tper = sorted(f.get("pid") for f in files if "pid" in f and f.get("view") == "tasks")
+    c.ok(len(tmerged) <= 1 and (not tmerged or set(wpids) <= set(tper)),
+         "the task view: one merged file and one per worker (%s)" % tper)
     for f in files:
         c.ok(os.path.exists(f["path"]), "%s exists" % os.path.basename(f["path"]))
     if merged:

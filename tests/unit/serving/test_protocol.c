@@ -77,6 +77,19 @@ int main(void)
     CHECK(fails_with("report pdf", "bad_argument") && strstr(err.message, "text or html"));
     CHECK(fails_with("report text 0", "bad_argument"));
     CHECK(fails_with("report text 5 more", "too_many_arguments"));
+    /* endpoints [window S]: the task view per endpoint */
+    CHECK(parse("endpoints") == 0 && cmd.kind == SPY_CMD_ENDPOINTS && cmd.window == 0 && !cmd.window_given);
+    CHECK(parse("endpoints window 5") == 0 && cmd.kind == SPY_CMD_ENDPOINTS && cmd.window == 5 && cmd.window_given);
+    CHECK(parse("{\"cmd\":\"endpoints\",\"window\":30,\"id\":7}") == 0 && cmd.kind == SPY_CMD_ENDPOINTS
+          && cmd.window == 30 && strcmp(cmd.id, "7") == 0);
+    CHECK(parse("{\"cmd\":\"endpoints\"}") == 0 && cmd.window == 0);
+    CHECK(fails_with("endpoints window 0", "bad_argument") && strstr(err.message, "window"));
+    CHECK(fails_with("endpoints window 99999", "bad_argument"));
+    CHECK(fails_with("endpoints window", "missing_argument") && strstr(err.message, "seconds"));
+    CHECK(fails_with("endpoints 5", "bad_argument") && strstr(err.message, "endpoints [window S]"));
+    CHECK(fails_with("endpoints window 5 more", "too_many_arguments"));
+    CHECK(fails_with("{\"cmd\":\"endpoints\",\"window\":\"all\"}", "bad_argument"));
+    CHECK(fails_with("{\"cmd\":\"endpoints\",\"limit\":3}", "bad_argument"));
     CHECK(parse("record 3 pprof") == 0 && cmd.formats == SPY_FMT_PPROF);
     CHECK(fails_with("fly", "unknown_command") && strstr(err.message, "fly") && strstr(err.message, "help"));
     CHECK(fails_with("", "unknown_command"));
