@@ -57,7 +57,7 @@
 #define NONE UINT32_MAX
 #define CANDIDATES 8              /* stacks counted per block */
 #define MAX_OPEN 64               /* loop threads followed at once */
-#define CACHE_MAX (1u << 20)      /* stack classes kept before the cache starts over */
+#define CACHE_MAX (1u << 17)      /* cache slots (2.6 MB) at most: past half full it starts over */
 
 enum kind { K_EMPTY = 0, K_OTHER, K_WAITING, K_CALLBACK };
 
