@@ -67,6 +67,28 @@ static int splice(const struct spy_raw_thread *threads, int n, uint64_t outer_co
     return -1;
 }
 
+/* Type names, read once per call: a snapshot holds a few leaf types. */
+#define TYPE_NAMES 32
+
+struct type_name {
+    uint64_t type;
+    char name[64];
+    bool ok;
+};
+
+static const char *type_name(const struct spy_task_reader *tr, struct type_name *names, int *n, uint64_t type)
+{
+    if (type == 0)
+        return NULL;
+    for (int i = 0; i < *n; i++)
+        if (names[i].type == type)
+            return names[i].ok ? names[i].name : NULL;
+    struct type_name *e = *n < TYPE_NAMES ? &names[(*n)++] : &names[TYPE_NAMES - 1];
+    e->type = type;
+    e->ok = tr->type_name(&spy_agent.py.ip, type, e->name, sizeof(e->name)) == 0;
+    return e->ok ? e->name : NULL;
+}
+
 static int fill_frames(struct spy_code_cache *cache, const struct spy_raw_frame *raw, int depth,
                        struct spy_task_info *t)
 {
@@ -130,6 +152,8 @@ int spy_tasks(struct spy_tasks_result *out, int cap)
         if (nthreads < 0)
             nthreads = 0;
     }
+    struct type_name names[TYPE_NAMES];
+    int nnames = 0;
     out->tasks = calloc((size_t)(nread ? nread : 1), sizeof(*out->tasks));
     if (!out->tasks)
         goto out;
@@ -142,8 +166,8 @@ int spy_tasks(struct spy_tasks_result *out, int cap)
         char buf[SPY_MAX_STR];
         if (tr->task_name(&a->py.ip, rt->name, buf, sizeof(buf)) == 0 && !(t->name = strdup(buf)))
             goto out;
-        if (rt->leaf_type && tr->type_name(&a->py.ip, rt->leaf_type, buf, sizeof(buf)) == 0
-            && !(t->awaiting = strdup(buf)))
+        const char *leaf = type_name(tr, names, &nnames, rt->leaf_type);
+        if (leaf && !(t->awaiting = strdup(leaf)))
             goto out;
         for (int k = 0; k < nread; k++) {
             if (raw[k].waiter_is_task && raw[k].waiter == rt->addr) {

@@ -243,27 +243,28 @@ static void aggregate(struct spy_task_sampler *ts, int *nagg, int slot, uint32_t
     (*nagg)++;
 }
 
+/* The roots to read with: a new generation is copied when complete (the
+ * writer makes the generation odd while it writes); meanwhile the roots
+ * in use stay good. */
 static bool fresh_roots(struct spy_task_sampler *ts)
 {
     struct spy_agent *a = &spy_agent;
     uint64_t gen = atomic_load_explicit(&a->task_roots_gen, memory_order_acquire);
-    if (gen == 0)
-        return false;
-    if (gen == ts->roots_gen)
-        return ts->roots.tasks_set != 0 || ts->roots.eager_set != 0;
-    struct spy_task_roots r;
-    memcpy(&r, &a->task_roots, sizeof(r));
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&a->task_roots_gen, memory_order_acquire) != gen)
-        return false;                   /* rewritten while copied: next time */
-    ts->roots = r;
-    ts->roots_gen = gen;
-    /* new roots (a fork, asyncio imported): start clean */
-    ts->last_ns = 0;
-    ts->carry_ms = 0.0;
-    ts->nknown = ts->known_next = 0;
-    ts->nloops = ts->loops_next = 0;
-    return r.tasks_set != 0 || r.eager_set != 0;
+    if (gen != 0 && gen != ts->roots_gen && (gen & 1) == 0) {
+        struct spy_task_roots r;
+        memcpy(&r, &a->task_roots, sizeof(r));
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&a->task_roots_gen, memory_order_acquire) == gen) {
+            ts->roots = r;
+            ts->roots_gen = gen;
+            /* new roots (asyncio imported, a fork): start clean */
+            ts->last_ns = 0;
+            ts->carry_ms = 0.0;
+            ts->nknown = ts->known_next = 0;
+            ts->nloops = ts->loops_next = 0;
+        }
+    }
+    return ts->roots_gen != 0 && (ts->roots.tasks_set != 0 || ts->roots.eager_set != 0);
 }
 
 int spy_task_snapshot(struct spy_task_sampler *ts, const struct spy_interp *ip, struct spy_symbols *sym,

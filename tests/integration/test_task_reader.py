@@ -3,6 +3,7 @@
     test_task_reader.py PYTHON MODE [LOOP]
       MODE  import   spyagent.tasks() called from a thread of the target
             preload  LD_PRELOAD, the WebSocket `tasks` command from this client
+            fork     import, then a fork child with a loop of its own reads its tasks
       LOOP  asyncio (default) | uvloop
 
 Runs tests/targets/task_shapes.py.  Phase A (every task suspended): the set
@@ -129,6 +130,31 @@ def run_import(c, python, loop, minor):
     c.ok(lines_of(r.stdout, "SPYTEST-DONE"), "the target ends after the reads")
 
 
+def run_fork(c, python, loop, minor):
+    """The parent's phases, then a fork child with a loop of its own: the
+    child's tasks are read (roots found again after fork), the parent's,
+    all done by then, are not."""
+    tmp = tempfile.mkdtemp(prefix="spy-taskread-")
+    try:
+        r = harness.run([python, TARGET, "fork", loop, tmp], env=harness.import_env(), timeout=150)
+    finally:
+        shutil.rmtree(tmp, True)
+    if not c.process_ok(r, "the target and its child run to their end"):
+        return
+    out = r.stdout
+    child = out[out.index("SPYTEST-CHILD\n"):] if "SPYTEST-CHILD\n" in out else ""
+    ta, ra = lines_of(child, "SPYTEST-TRUTH-A"), lines_of(child, "SPYTEST-READ-A")
+    if not c.ok(ta and ra, "the child reported its phase A", r.describe()):
+        return
+    check_phase_a(c, ta[0], ra[0], "child")
+    c.eq(sorted(t["name"] for t in ra[0] if t["name"].startswith("child-")), ["child-0", "child-1", "child-2"],
+         "the child's own tasks by name")
+    stale = [t["name"] for t in ra[0] if t["name"] in ("route-task", "waiter", "burner", "created")]
+    c.eq(stale, [], "none of the parent's (finished) tasks is read in the child")
+    exits = lines_of(out, "SPYTEST-CHILD-EXIT")
+    c.ok(exits and exits[0]["status"] == 0, "the child exits cleanly", exits)
+
+
 def run_preload(c, python, loop, minor):
     import wsclient
     wsclient.require_websockets()
@@ -226,6 +252,8 @@ def main():
     log("python %s (%d.%d), %s, %s loop" % (python, major, minor, mode, loop))
     if mode == "import":
         run_import(c, python, loop, minor)
+    elif mode == "fork":
+        run_fork(c, python, loop, minor)
     else:
         run_preload(c, python, loop, minor)
     c.finish()

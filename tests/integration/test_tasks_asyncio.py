@@ -109,7 +109,11 @@ def main():
     if wsclient.websockets is None:
         log("SKIP: python3-websockets is not installed")
         sys.exit(harness.SKIP)
-    app = wsclient.AgentApp(name, kind="script", script="tasks_chain.py", args=(N, 40), python=python)
+    # no CPU budget: the task rate stays at its default 20 Hz, so the window's
+    # edges (up to a snapshot interval each) stay small beside it (a budget
+    # that lowers the rate is test_tasks_stress's)
+    app = wsclient.AgentApp(name, kind="script", script="tasks_chain.py", args=(N, 40), python=python,
+                            env={"SPY_CPU_BUDGET": 0})
     app.start()
     try:
         if not c.ok(app.wait_port(30), "the agent listens", app.describe()):

@@ -3,6 +3,7 @@
     task_shapes.py MODE LOOP DIR
       MODE  import   a thread of this process reads the tasks with spyagent.tasks()
             preload  the test reads them with the WebSocket `tasks` command
+            fork     import, then fork: the child runs phase A on a loop of its own
       LOOP  asyncio | uvloop
       DIR   a directory for the go files the test creates (preload mode)
 
@@ -30,7 +31,7 @@ import threading
 import time
 
 MODE, LOOP, DIR = sys.argv[1], sys.argv[2], sys.argv[3]
-if MODE == "import":
+if MODE in ("import", "fork"):
     import spyagent
 
 LONG = 120.0
@@ -186,7 +187,31 @@ async def main():
     say("SPYTEST-DONE", {"burned": n})
 
 
+async def child_main():
+    """In a fork child: its own loop and tasks, read from a thread."""
+    kids = [asyncio.create_task(route(), name="child-%d" % i) for i in range(3)]
+    await asyncio.sleep(0.3)
+    await asyncio.get_running_loop().run_in_executor(None, phase_a, asyncio.get_running_loop())
+    for t in kids:
+        t.cancel()
+
+
 if LOOP == "uvloop":
     import uvloop
     uvloop.install()
-asyncio.run(main())
+if MODE == "fork":
+    # the parent reads its tasks, ends its loop, forks; the child runs a
+    # loop of its own: the roots must follow it into the child
+    import spyagent
+    MODE = "import"
+    asyncio.run(main())
+    pid = os.fork()
+    if pid == 0:
+        print("SPYTEST-CHILD", flush=True)
+        asyncio.run(child_main())
+        sys.stdout.flush()
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    say("SPYTEST-CHILD-EXIT", {"status": status})
+else:
+    asyncio.run(main())

@@ -236,24 +236,21 @@ struct level {
     uint64_t awaited;           /* the object it awaits, 0 if none */
 };
 
-/* Is the instruction after a suspended 3.11/3.12 frame's last one a RESUME
- * that follows an await (oparg >= 2)? */
-static bool resumes_from_await(const struct spy_offsets *o, uint64_t instr)
+/* Bytes of a coroutine read at once: its head with the frame (3.11+: the
+ * embedded interpreter frame up to localsplus), which includes ob_type. */
+static size_t level_head(const struct spy_offsets *o)
 {
-    uint8_t next[2];
-    if (rd(next, instr + 2, sizeof(next)) != 0)
-        return false;
-    bool resume = next[0] == o->op_resume || (o->op_resume_alt >= 0 && next[0] == o->op_resume_alt);
-    return resume && next[1] >= 2;
+    if (o->gen_iframe >= 0)
+        return (size_t)o->gen_iframe + (size_t)o->if_localsplus;
+    return (size_t)MAX2(MAX2(o->gen_frame + 8, o->gen_running + 1), ASEND_GEN + 8);
 }
 
-/* 3.11+: the generator object holds its frame. */
-static int read_level_iframe(const struct spy_offsets *o, uint64_t gen, struct level *lv)
+/* 3.11+: the generator object holds its frame (g: level_head bytes of it).
+ * A suspended frame is in an await when its state says so (3.13) or the
+ * next instruction is RESUME with oparg >= 2 (3.11/3.12): the instruction
+ * and the top of the value stack are read in one go. */
+static int read_level_iframe(const struct spy_offsets *o, uint64_t gen, const unsigned char *g, struct level *lv)
 {
-    unsigned char g[BUF];
-    size_t n = (size_t)o->gen_iframe + (size_t)o->if_localsplus;
-    if (n > sizeof(g) || rd(g, gen, n) != 0)
-        return -1;
     int state = i8_at(g, o->gen_frame_state);
     if (state >= 1) {           /* FRAME_COMPLETED, FRAME_CLEARED */
         lv->finished = true;
@@ -269,41 +266,38 @@ static int read_level_iframe(const struct spy_offsets *o, uint64_t gen, struct l
     lv->executing = state == o->state_executing;
     if (lv->created || lv->executing)
         return 0;
-    bool in_await = o->state_suspended_yf != 100 ? state == o->state_suspended_yf
-                                                   : instr >= start && resumes_from_await(o, instr);
-    if (!in_await)
+    bool by_state = o->state_suspended_yf != 100;
+    if (by_state && state != o->state_suspended_yf)
+        return 0;
+    if (!by_state && instr < start)
         return 0;
     int32_t top = i32_at(f, o->if_stacktop);
     if (top < 1 || top > (1 << 20))
         return -1;
     uint64_t slot = frame + (uint64_t)o->if_localsplus + (uint64_t)(top - 1) * 8;
-    if (rd(&lv->awaited, slot, 8) != 0)
+    uint8_t next[2] = { 0, 0 };
+    uint64_t awaited = 0;
+    struct spy_memread_req req[2] = {
+        { &awaited, slot, 8, 0 },
+        { next, instr + 2, sizeof(next), 0 },
+    };
+    spy_memread_many(req, by_state ? 1 : 2);
+    if (!by_state) {
+        bool resume = next[0] == o->op_resume || (o->op_resume_alt >= 0 && next[0] == o->op_resume_alt);
+        if (!req[1].ok || !resume || next[1] < 2)
+            return 0;           /* suspended at a plain yield */
+    }
+    if (!req[0].ok)
         return -1;
+    lv->awaited = awaited;
     return 0;
 }
 
-/* The opcode at a byte index of a code object's co_code (3.9/3.10). */
-static int code_byte(const struct spy_offsets *o, uint64_t code, int64_t index)
+/* 3.9/3.10: a frame object, reached through gi_frame (g: level_head bytes
+ * of the generator).  In an await when the next instruction in co_code is
+ * YIELD_FROM; then the top of the value stack is what it awaits. */
+static int read_level_frame(const struct spy_offsets *o, const unsigned char *g, struct level *lv)
 {
-    uint64_t bytes = 0;
-    if (index < 0 || rd(&bytes, code + (uint64_t)o->co_code, 8) != 0)
-        return -1;
-    int64_t size = 0;
-    if (rd(&size, bytes + (uint64_t)o->ob_size, 8) != 0 || index >= size)
-        return -1;
-    uint8_t b;
-    if (rd(&b, bytes + (uint64_t)o->bytes_sval + (uint64_t)index, 1) != 0)
-        return -1;
-    return b;
-}
-
-/* 3.9/3.10: a frame object, reached through gi_frame. */
-static int read_level_frame(const struct spy_offsets *o, uint64_t gen, struct level *lv)
-{
-    unsigned char g[BUF];
-    size_t gn = (size_t)MAX2(o->gen_frame + 8, o->gen_running + 1);
-    if (rd(g, gen, gn) != 0)
-        return -1;
     uint64_t frame = u64_at(g, o->gen_frame);
     if (frame == 0) {
         lv->finished = true;
@@ -345,10 +339,30 @@ static int read_level_frame(const struct spy_offsets *o, uint64_t gen, struct le
         next = (int64_t)lasti + 2;
         slot = stacktop - 8;
     }
-    if (code_byte(o, lv->code, next) != o->op_yield_from)
-        return 0;
-    if (rd(&lv->awaited, slot, 8) != 0)
+    /* co_code and the stack top together, then the bytes' size and the
+     * opcode together (the opcode read may fail past the end: checked) */
+    uint64_t bytes = 0, awaited = 0;
+    struct spy_memread_req r1[2] = {
+        { &bytes, lv->code + (uint64_t)o->co_code, 8, 0 },
+        { &awaited, slot, 8, 0 },
+    };
+    spy_memread_many(r1, 2);
+    if (!r1[0].ok || bytes == 0)
         return -1;
+    int64_t size = -1;
+    uint8_t op = 0;
+    struct spy_memread_req r2[2] = {
+        { &size, bytes + (uint64_t)o->ob_size, 8, 0 },
+        { &op, bytes + (uint64_t)o->bytes_sval + (uint64_t)next, 1, 0 },
+    };
+    spy_memread_many(r2, 2);
+    if (!r2[0].ok || next >= size)
+        return -1;
+    if (!r2[1].ok || op != o->op_yield_from)
+        return 0;
+    if (!r1[1].ok)
+        return -1;
+    lv->awaited = awaited;
     return 0;
 }
 
@@ -361,7 +375,6 @@ static int type_of(const struct spy_offsets *o, uint64_t obj, uint64_t *type)
 static int read_task(const struct spy_offsets *o, const struct spy_interp *ip, const struct spy_task_roots *r,
                      uint64_t task, struct spy_raw_task *out)
 {
-    (void)ip;
     const struct asyncio_layout *a = layout_for(o);
     struct spy_raw_frame *frames = out->frames;
     memset(out, 0, sizeof(*out));
@@ -380,42 +393,49 @@ static int read_task(const struct spy_offsets *o, const struct spy_interp *ip, c
     out->waiter = u64_at(t, a->task_fut_waiter);
     bool waiter_done = false;
     if (out->waiter != 0) {
-        uint64_t wt;
-        if (type_of(o, out->waiter, &wt) == 0) {
+        /* its type and state in one read (a small object: its type alone) */
+        unsigned char w[BUF];
+        size_t wn = (size_t)MAX2(a->fut_state + 4, o->ob_type + 8);
+        bool whole = rd(w, out->waiter, wn) == 0;
+        if (whole || rd(w, out->waiter, (size_t)o->ob_type + 8) == 0) {
+            uint64_t wt = u64_at(w, o->ob_type);
             out->waiter_is_task = wt == r->task_type;
-            if (wt == r->task_type || (wt != 0 && wt == r->future_type)) {
-                int32_t st;
-                if (rd(&st, out->waiter + (uint64_t)a->fut_state, 4) == 0)
-                    waiter_done = st != FUT_PENDING;
-            }
+            if (whole && (wt == r->task_type || (wt != 0 && wt == r->future_type)))
+                waiter_done = i32_at(w, a->fut_state) != FUT_PENDING;
         }
     }
     /* the chain, outermost first, reversed at the end */
     uint64_t cur = out->coro;
     int depth = 0;
     bool created = false, executing = false;
-    uint64_t leaf = 0;
+    uint64_t leaf = 0, leaf_type = 0, leaf_future = 0;
+    size_t head = level_head(o);
     for (int steps = 0; cur != 0 && steps < 2 * SPY_TASK_MAX_DEPTH + 2; steps++) {
-        uint64_t type;
-        if (type_of(o, cur, &type) != 0)
+        /* the coroutine's head and frame at once; a smaller object (the
+         * leaf) may end before that: then its first words alone */
+        unsigned char g[BUF];
+        bool whole = head <= sizeof(g) && rd(g, cur, head) == 0;
+        if (!whole && rd(g, cur, ASEND_GEN + 8) != 0)
             return -1;
+        uint64_t type = u64_at(g, o->ob_type);
         if (type == r->asend_type && r->asend_type != 0) {
-            uint64_t gen = 0;
-            if (rd(&gen, cur + ASEND_GEN, 8) != 0)
-                return -1;
-            cur = gen;
+            cur = u64_at(g, ASEND_GEN);
             continue;
         }
         if (!(is_coroutine_type(r, type) || (type == r->asyncgen_type && type != 0))) {
             leaf = cur;
+            leaf_type = type;
+            leaf_future = u64_at(g, FUTUREITER_FUTURE);
             break;
         }
+        if (!whole)
+            return -1;
         if (depth == SPY_TASK_MAX_DEPTH) {
             out->truncated = true;
             break;
         }
         struct level lv = { 0 };
-        int rc = o->gen_iframe >= 0 ? read_level_iframe(o, cur, &lv) : read_level_frame(o, cur, &lv);
+        int rc = o->gen_iframe >= 0 ? read_level_iframe(o, cur, g, &lv) : read_level_frame(o, g, &lv);
         if (rc != 0)
             return -1;
         if (lv.finished) {
@@ -445,20 +465,15 @@ static int read_task(const struct spy_offsets *o, const struct spy_interp *ip, c
     out->depth = (uint16_t)depth;
     out->inner_code = frames[0].code;
     out->outer_code = frames[depth - 1].code;
-    if (leaf != 0) {
-        uint64_t lt = 0;
-        if (type_of(o, leaf, &lt) == 0) {
-            char tn[24];
-            bool iter = lt != 0 && (lt == r->futureiter_type
-                                    || (r->futureiter_type == 0 && type_name(o, ip, lt, tn, sizeof(tn)) == 0
-                                        && strcmp(tn, "_asyncio.FutureIter") == 0));
-            if (iter) {
-                uint64_t fut = 0, ft = 0;
-                if (rd(&fut, leaf + FUTUREITER_FUTURE, 8) == 0 && fut != 0 && type_of(o, fut, &ft) == 0 && ft != 0)
-                    lt = ft;
-            }
-            out->leaf_type = lt;
-        }
+    if (leaf != 0 && leaf_type != 0) {
+        char tn[24];
+        bool iter = leaf_type == r->futureiter_type
+                    || (r->futureiter_type == 0 && type_name(o, ip, leaf_type, tn, sizeof(tn)) == 0
+                        && strcmp(tn, "_asyncio.FutureIter") == 0);
+        uint64_t ft = 0;
+        if (iter && leaf_future != 0 && type_of(o, leaf_future, &ft) == 0 && ft != 0)
+            leaf_type = ft;
+        out->leaf_type = leaf_type;
     }
     if (executing)
         out->state = SPY_TASK_RUNNING;
@@ -522,10 +537,13 @@ static int task_name(const struct spy_offsets *o, const struct spy_interp *ip, u
     if (o == NULL || cap == 0)
         return -1;
     out[0] = '\0';
-    if (name_obj == 0 || type_of(o, name_obj, &type) != 0)
+    if (name_obj == 0)
         return -1;
-    if (type == ip->unicode_type)
-        return spy_read_str(o, ip, name_obj, out, cap);
+    if (spy_read_str(o, ip, name_obj, out, cap) == 0)
+        return 0;               /* a str: the usual case */
+    out[0] = '\0';
+    if (type_of(o, name_obj, &type) != 0 || type == ip->unicode_type)
+        return -1;
     /* 3.12+: an int until get_name() is called; CPython names it Task-<n> */
     uint64_t flags = 0;
     if (rd(&flags, type + (uint64_t)o->tp_flags, 8) != 0 || !(flags & TPFLAGS_LONG_SUBCLASS))
