@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 dir=${2:-build-fuzz}
-all="fuzz_protocol fuzz_config fuzz_categories fuzz_read_collapsed fuzz_read_svg fuzz_read_speedscope fuzz_pprof fuzz_reader"
+all="fuzz_protocol fuzz_config fuzz_categories fuzz_read_collapsed fuzz_read_svg fuzz_read_speedscope fuzz_pprof fuzz_reader fuzz_tasks"
 targets=${FUZZ_TARGETS:-$all}
 
 if ! command -v clang >/dev/null 2>&1; then

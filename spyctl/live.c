@@ -368,15 +368,15 @@ static void progress(double elapsed, int seconds, long samples, bool tty)
     fflush(stderr);
 }
 
-/* The file of format fmt in record_done: this pid's when narrowing, else the merged one. */
+/* The CPU file of format fmt in record_done: this pid's when narrowing, else the merged one. */
 static const char *pick_file(const cJSON *done, const char *fmt, int pid)
 {
     const cJSON *f, *best = NULL;
     int best_score = -1;
     cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(done, "files"))
     {
-        if (strcmp(spyctl_json_str(f, "format"), fmt) != 0)
-            continue;
+        if (strcmp(spyctl_json_str(f, "format"), fmt) != 0 || cJSON_GetObjectItemCaseSensitive(f, "view"))
+            continue;               /* the task view's own files ("view":"tasks") are not the recording asked for */
         int fpid = (int)spyctl_json_num(f, "pid", 0);
         int score = pid ? (fpid == pid ? 3 : fpid == 0 ? 2 : 0) : (fpid == 0 ? 3 : 1);
         if (score > best_score) {

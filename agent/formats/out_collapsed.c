@@ -8,7 +8,9 @@
  * are never built as strings: samples are sorted by comparing their labels
  * in place, level by level, as the printed text would compare (equal label
  * ids skip the text).  Labels never contain ';' or control bytes once printed
- * (they become ':' and spaces), so the format stays parseable.
+ * (they become ':' and spaces), so the format stays parseable.  The task
+ * view (o->tasks) writes only task samples, each line starting with its
+ * state's pseudo-frame ("[waiting];..."), counts in milliseconds.
  */
 #include "writers.h"
 

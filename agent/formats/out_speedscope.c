@@ -8,7 +8,11 @@
  * "function (file:line)" with `file` and `line` too.  A sample's stack
  * lists frame indices outermost first, as speedscope expects (its importer
  * treats the first index as the root).  The profile opened first
- * (activeProfileIndex) is the busiest thread.
+ * (activeProfileIndex) is the busiest thread.  When p has a task view
+ * (SPY_FLAG_TASK samples), one "task wall time: NAME (TID)" profile per
+ * thread follows, unit "milliseconds", each stack under its state's
+ * pseudo-frame (spy_task_marker), and a top-level "spyagent" member gives
+ * the span; without one, the file is what it always was.
  *
  * Runs on the caller's thread; reads only the profile; memory is
  * proportional to its frames, samples and threads.

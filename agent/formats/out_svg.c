@@ -16,6 +16,8 @@
  * installed packages, pale tan for the standard library, grey for
  * <frozen ...> and unknown files.  All text is XML-escaped; the data script
  * is JSON whose <, > and & are \u escapes, so the file parses as XML.
+ * The task view (o->tasks): task samples only, a box per task state under
+ * the root, widths and the tooltip in ms, the span in the subtitle.
  *
  * Runs on the caller's thread (the writer thread or a test), reads only
  * the profile; memory is proportional to the merged tree.

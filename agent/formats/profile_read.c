@@ -20,6 +20,10 @@
  *     the writer's cap on that list; past it, totals stay exact and the
  *     missing detail becomes its parent's own samples).
  *   - anything else: collapsed stacks, "outer;...;inner COUNT" per line.
+ * In every format, a stack whose outermost frame (after a thread's) is a
+ * task state's pseudo-frame with no file ("[on CPU]", "[ready]",
+ * "[waiting]": our task view's files) is that many milliseconds of task
+ * wall time in that state, the pseudo-frame dropped (add_sample).
  * Limits keep bad input cheap: a collapsed line over SPY_READ_MAX_LINE or
  * a document read whole (an SVG, or speedscope JSON from a pipe rather
  * than a file) over SPY_READ_MAX_DOC is refused after reading at most that

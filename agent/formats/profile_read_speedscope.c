@@ -13,6 +13,10 @@
  *      smallest weight; every other value skipped;
  *   2. per profile, one cursor on its samples and one on its weights, in
  *      step, each sample added as it is read.
+ * Our task view's profiles ("task wall time: NAME (TID)", milliseconds)
+ * are read as task milliseconds: they take no part in the rate or the
+ * span, which the top-level "spyagent" member gives when no CPU profile is
+ * timed.
  * Figures are those of the earlier cJSON reader: same frames, threads,
  * counts (each weight rounded on its own), rate and duration, except that
  * a rate outside 1 Hz..1 MHz (weights like 1e-12 s) is "unknown" (0).

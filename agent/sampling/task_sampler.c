@@ -318,11 +318,10 @@ int spy_task_snapshot(struct spy_task_sampler *ts, const struct spy_interp *ip, 
     ts->running_kept = running >= 0;
     if (nk == 0)
         return n;
-    /* what the others stand for: n listed, read_ok of the sample read */
+    /* what the others stand for: n listed, sample_k read (a task that ended
+     * or tore between listing and reading is stood for by the others) */
     int r = running >= 0 ? 1 : 0;
     int sample_n = n, sample_k = read_ok + (running >= read_ok ? 1 : 0);
-    if (n <= ts->cap)
-        sample_k = sample_n;            /* every task was read: each stands for itself */
 
     for (int i = 0; i < nk; i++) {
         ts->as_threads[i].depth = ts->kept[i].depth;

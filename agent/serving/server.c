@@ -711,7 +711,8 @@ static void run_command(struct client *c, const char *msg, size_t len)
         break;
     }
     case SPY_CMD_TOP:
-        send_to(c, top_message(cmd.limit ? cmd.limit : 20, cmd.window, cmd.idle, cmd.tid, cmd.pid, cmd.tasks, false, id),
+        send_to(c,
+                top_message(cmd.limit ? cmd.limit : 20, cmd.window, cmd.idle, cmd.tid, cmd.pid, cmd.tasks, false, id),
                 false);
         break;
     case SPY_CMD_LIVE:

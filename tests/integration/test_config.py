@@ -61,6 +61,8 @@ BAD_ENV = [
     ("SPY_CPU_BUDGET", "lots", []),
     ("SPY_WS_PORT", "99999", []),
     ("SPY_MAX_CLIENTS", "0", ["1 to 200"]),
+    ("SPY_TASK_RATE", "fast", ["0 (off) to 1000"]),
+    ("SPY_TASK_CAP", "1", ["2 to 4096"]),
     # files the settings name are checked at start, not at the first report
     ("SPY_CATEGORIES", os.path.join(_FILES, "missing.json"), ["No such file", "agent is off"]),
     ("SPY_CATEGORIES", "/dev/zero", ["not a regular file", "agent is off"]),

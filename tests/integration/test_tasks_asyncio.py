@@ -67,7 +67,8 @@ async def scenario(c, app):
     main_ms = sum(v for p, v in stacks if p and p[0] == "main")
     c.ok(abs(main_ms - window * 1000) <= 0.15 * window * 1000,
          "the main task waits in gather: %d task-ms over %.2f s" % (main_ms, window))
-    bad = [p for p, _ in stacks if "middle" in p and not (p.index("middle") > 0 and p[p.index("middle") - 1] == "worker")]
+    bad = [p for p, _ in stacks
+           if "middle" in p and not (p.index("middle") > 0 and p[p.index("middle") - 1] == "worker")]
     c.ok(not bad, "frames in order: worker, middle, leaf_wait, sleep", "\n".join(" > ".join(p) for p in bad[:3]))
     other = [(p, v) for p, v in stacks if p and p[0] not in ("worker", "main")]
     c.ok(not other, "no other task stack", "\n".join("%s: %d" % (" > ".join(p), v) for p, v in other[:3]))

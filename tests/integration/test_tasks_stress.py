@@ -79,16 +79,28 @@ async def watch_stress(c, app, seconds):
     want = SLEEPERS * window_ms
     c.ok(abs(sleepers - want) <= 0.15 * want, "sleeper -> nap -> sleep: %.0f task-s = %d tasks x %.2f s (%+.1f %%), "
          "%d read per snapshot" % (sleepers / 1000, SLEEPERS, window_ms / 1000, 100.0 * (sleepers - want) / want, CAP))
+    # then to the end of the run: the cap holds and snapshots keep coming throughout
+    while app.alive():
+        try:
+            st = await cl.command("status", "status", timeout=5)
+        except wsclient.Closed:
+            break                       # the program ended meanwhile
+        if st and st.get("type") == "status":
+            polls.append(st)
+        await asyncio.sleep(0.5)
     walked = [p.get("tasks_walked", -1) for p in polls]
     listed = [p.get("tasks", -1) for p in polls]
     c.ok(polls and all(0 <= w <= CAP + 1 for w in walked), "cap respected: at most %d tasks walked per snapshot "
          "(seen %s) while %s-%s were listed" % (CAP + 1, max(walked) if walked else None,
                                                 min(listed) if listed else None, max(listed) if listed else None))
     snaps = [p.get("task_snapshots", 0) for p in polls]
-    c.ok(len(snaps) >= 2 and snaps[-1] > snaps[0], "snapshots keep coming (%s -> %s)" % (snaps[:1], snaps[-1:]))
+    stalls = [i for i in range(1, len(snaps)) if snaps[i] <= snaps[i - 1]]
+    c.ok(len(snaps) >= 2 and not stalls, "snapshots keep coming at every poll (%d polls, %s -> %s)"
+         % (len(snaps), snaps[:1], snaps[-1:]), "no new snapshot between polls %s" % stalls[:5])
     costs = [p.get("task_cost_us", 0) for p in polls]
     if costs and listed:
-        c.note("snapshot cost: mean %.0f us (max of polls %.0f us) for %d tasks listed, %.2f us per listed task; "
+        c.note("snapshot cost over the run: mean %.0f us (max of polls %.0f us) for %d tasks listed, %.2f us per "
+               "listed task; "
                "sampler CPU %.2f s over %.1f s up" % (sum(costs) / len(costs), max(costs), max(listed),
                                                     max(costs) / max(1, max(listed)), polls[-1]["sampler_cpu_seconds"],
                                                     polls[-1]["uptime"]))

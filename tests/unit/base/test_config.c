@@ -71,6 +71,14 @@ int main(void)
           && c.block_ms == 250);
     CHECK(set(&c, "block_ms", "600001", err) == -1 && strstr(err, "1 to 600000"));
     CHECK(set(&c, "block_ms", "fast", err) == -1 && c.block_ms == 250);
+    CHECK(c.task_rate == 20 && c.task_cap == 64);
+    CHECK(set(&c, "task_rate", "0", err) == 0 && c.task_rate == 0);        /* off */
+    CHECK(set(&c, "task_rate", "1000", err) == 0 && c.task_rate == 1000);
+    CHECK(set(&c, "task_rate", "1001", err) == -1 && strstr(err, "task_rate='1001'") && strstr(err, "0 (off) to 1000"));
+    CHECK(set(&c, "task_rate", "-1", err) == -1 && c.task_rate == 1000);
+    CHECK(set(&c, "task_cap", "2", err) == 0 && c.task_cap == 2);
+    CHECK(set(&c, "task_cap", "1", err) == -1 && strstr(err, "2 to 4096"));
+    CHECK(set(&c, "task_cap", "4097", err) == -1 && c.task_cap == 2);
 
     /* control characters are escaped in messages */
     CHECK(set(&c, "rate", "a\nb", err) == -1 && !strchr(err, '\n'));
