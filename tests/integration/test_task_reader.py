@@ -18,6 +18,7 @@ get_name() taken after the read (3.12+ keeps an int until then: "Task-N").
 Phase B (a task burns CPU in a sync helper while the tasks are read): that
 task is "running" with frames burn -> cpu_route and awaited_by the main task,
 a task created just before it is "created" with its coroutine's first line,
+a task whose future is done and one that yielded (sleep(0)) are "ready",
 the main task waits on the burner, the others are unchanged.
 """
 
@@ -101,6 +102,13 @@ def check_phase_b(c, truth_a, tb, read, label):
         c.eq(created["state"], "created", "%s: the not-started task is created" % label)
         c.eq(frames_of(created), tb["created_frames"], "%s: its coroutine at its first line" % label)
         c.eq(created["name"], "created", "%s: its name" % label)
+    for key, frames, awaiting in (("ready", ["waits_for"], "_asyncio.Future"),
+                                  ("yielder", ["__sleep0", "sleep", "yielder"], None)):
+        t = by_id.get(tb[key])
+        if c.ok(t is not None, "%s: the %s task is read" % (label, key)):
+            c.eq(t["state"], "ready", "%s: the %s task is ready" % (label, key))
+            c.eq([x[0] for x in frames_of(t)], frames, "%s: the %s task's frames" % (label, key))
+            c.eq(t["awaiting"], awaiting, "%s: what the %s task awaits" % (label, key))
     main = by_id.get(tb["main"])
     if c.ok(main is not None, "%s: the main task is read" % label):
         c.eq(main["state"], "waiting", "%s: the main task waits" % label)
