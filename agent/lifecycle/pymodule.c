@@ -238,6 +238,7 @@ static PyObj *m_status(PyObj *self, PyObj *unused)
         || put(d, "task_cap", py.from_ll(st.task_cap)) || put(d, "tasks", py.from_ll(st.tasks))
         || put(d, "tasks_walked", py.from_ll(st.tasks_walked))
         || put(d, "task_snapshots", py.from_ull(st.task_snapshots))
+        || put(d, "task_snapshots_torn", py.from_ull(st.task_snapshots_torn))
         || put(d, "task_cost_us", py.from_double(st.task_cost_us))) {
         py.decref(d);
         return NULL;
