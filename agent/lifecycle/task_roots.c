@@ -82,15 +82,15 @@ static atomic_bool requested;      /* a pending call is queued */
 static atomic_uint_fast64_t last_ask_ns;
 static atomic_bool gave_up_logged;
 
-static bool resolve(void)
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
+
+static void resolve_api(void)
 {
-    if (api.ok)
-        return true;
 #define SYM(field, name) \
     do { \
         *(void **)&api.field = dlsym(RTLD_DEFAULT, name); \
         if (!api.field) \
-            return false; \
+            return; \
     } while (0)
     SYM(is_initialized, "Py_IsInitialized");
     *(void **)&api.is_finalizing = dlsym(RTLD_DEFAULT, "Py_IsFinalizing");         /* 3.13 */
@@ -120,7 +120,14 @@ static bool resolve(void)
     SYM(set_dummy, "_PySet_Dummy");
 #undef SYM
     api.ok = true;
-    return true;
+}
+
+/* The C-API, looked up once (the sampler and a Python thread may both ask
+ * first); false if this Python lacks part of it. */
+static bool resolve(void)
+{
+    pthread_once(&resolve_once, resolve_api);
+    return api.ok;
 }
 
 static uint64_t addr(const void *p)
@@ -272,7 +279,7 @@ static void capture_guarded(void)
     } else if (rc < 0) {
         atomic_store(&found, true);     /* nothing to wait for */
         if (!atomic_exchange(&gave_up_logged, true))
-            spy_log(SPY_LOG_INFO, "asyncio runs without its C accelerator (_asyncio): its tasks are not read");
+            spy_log(SPY_LOG_INFO, "asyncio's task registry is not the C accelerator's (_asyncio): its tasks are not read");
     }
 }
 

@@ -15,7 +15,9 @@
  *   K <stack> <frame>,<frame>,...                innermost first
  *   C <slot> <flags> <stack> <count>             samples of one second
  *
- * and it answers the root's one request, "dump", with "D <dump JSON>".
+ * and it answers the root's requests: "dump" with "D <dump JSON>", "tasks"
+ * with "A <tasks JSON>" (its asyncio tasks, as many as fit in one line the
+ * root accepts; the reply's "omitted" counts the others).
  * If the root goes away the leaf keeps sampling and tries to reconnect.
  *
  * Threads: the spy-leaf thread only; it reads the store under its lock or
@@ -246,6 +248,38 @@ static int connect_root(void)
 }
 
 /* Answer the root's requests that arrived on fd; -1 when it went away. */
+/* This process's tasks as one line the root accepts (leaves.c reads lines
+ * of up to 64 KiB): fewer tasks until the JSON fits. */
+#define TASKS_LINE_MAX (60 * 1024)
+
+static char *tasks_json(void)
+{
+    struct spy_tasks_result tr;
+    if (spy_tasks(&tr, SPY_TASKS_REPLY_CAP) != 0)
+        return NULL;
+    int all = tr.ntasks, omitted = tr.omitted;
+    char *json = spy_msg_tasks(&tr, (int)getpid(), "");
+    /* too long for one line: the first `keep` tasks, the others counted */
+    for (int tries = 0; json && strlen(json) > TASKS_LINE_MAX && tr.ntasks > 0 && tries < 16; tries++) {
+        int keep = (int)((double)tr.ntasks * TASKS_LINE_MAX / (double)strlen(json) * 0.9);
+        if (keep >= tr.ntasks)
+            keep = tr.ntasks - 1;
+        if (keep < 0)
+            keep = 0;
+        tr.ntasks = keep;
+        tr.omitted = omitted + (all - keep);
+        free(json);
+        json = spy_msg_tasks(&tr, (int)getpid(), "");
+    }
+    tr.ntasks = all;            /* every task read is freed */
+    spy_tasks_result_free(&tr);
+    if (json && strlen(json) > TASKS_LINE_MAX) {
+        free(json);
+        json = NULL;
+    }
+    return json;
+}
+
 static int serve_requests(int fd, char *in, size_t *inlen, size_t cap)
 {
     ssize_t r = recv(fd, in + *inlen, cap - *inlen - 1, MSG_DONTWAIT);
@@ -258,6 +292,16 @@ static int serve_requests(int fd, char *in, size_t *inlen, size_t cap)
     char *nl;
     while ((nl = memchr(in, '\n', *inlen)) != NULL) {
         *nl = '\0';
+        if (strcmp(in, "tasks") == 0) {
+            struct out o = { 0 };
+            char *json = tasks_json();
+            put(&o, "A\t%s\n", json ? json : "{\"type\":\"tasks\",\"tasks\":[]}");
+            free(json);
+            int rc = o.failed ? -1 : send_all(fd, o.buf, o.len);
+            free(o.buf);
+            if (rc != 0)
+                return -1;
+        }
         if (strcmp(in, "dump") == 0) {
             struct spy_dump_result d;
             char *json = NULL;

@@ -8,12 +8,12 @@
  *
  * Each worker's ids (frames, stacks, thread slots) are translated to the
  * root's through per-worker maps.  Workers that exit are kept in the list
- * as gone, with their data.  The one request the root sends a worker is
- * "dump" (its threads can only be read from inside it); the server thread
- * waits for the answer with a timeout.
+ * as gone, with their data.  The requests the root sends a worker are
+ * "dump" and "tasks" (its threads and asyncio tasks can only be read from
+ * inside it); the server thread waits for the answer with a timeout.
  *
  * Threads: the spy-leaves thread owns the sockets and the maps; the
- * server thread calls spy_leaves_list and spy_leaves_dump, which take
+ * server thread calls spy_leaves_list, spy_leaves_dump and spy_leaves_tasks, which take
  * `lock`.  Store updates happen under the store lock.
  */
 #include "leaves.h"
@@ -49,6 +49,8 @@ struct leaf_conn {
     struct spy_counts frames, stacks, slots;   /* leaf id + 1 -> root id + 1 */
     char *dump;                   /* the answer to a dump request */
     bool dump_wanted;
+    char *tasks;                  /* the answer to a tasks request */
+    bool tasks_wanted;
 };
 
 static struct {
@@ -181,10 +183,12 @@ static void handle_line(struct leaf_conn *l, char *line)
         }
         break;
     case 'D':
+    case 'A':
         if (n >= 2) {
+            char **slot = f[0][0] == 'D' ? &l->dump : &l->tasks;
             pthread_mutex_lock(&lv.lock);
-            free(l->dump);
-            l->dump = strdup(f[1]);
+            free(*slot);
+            *slot = strdup(f[1]);
             pthread_cond_broadcast(&lv.answered);
             pthread_mutex_unlock(&lv.lock);
         }
@@ -256,6 +260,7 @@ static void accept_leaf(void)
     }
     if (l) {
         free(l->dump);
+        free(l->tasks);
         memset(l, 0, sizeof(*l));
         l->fd = fd;
         l->info.alive = true;
@@ -299,12 +304,18 @@ static void *leaves_main(void *arg)
             }
             /* a dump was asked for: send the requests */
             pthread_mutex_lock(&lv.lock);
-            for (int i = 0; i < lv.nleaves; i++)
+            for (int i = 0; i < lv.nleaves; i++) {
                 if (lv.leaves[i].dump_wanted && lv.leaves[i].fd >= 0) {
                     lv.leaves[i].dump_wanted = false;
                     ssize_t w = send(lv.leaves[i].fd, "dump\n", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
                     (void)w;
                 }
+                if (lv.leaves[i].tasks_wanted && lv.leaves[i].fd >= 0) {
+                    lv.leaves[i].tasks_wanted = false;
+                    ssize_t w = send(lv.leaves[i].fd, "tasks\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+                    (void)w;
+                }
+            }
             pthread_mutex_unlock(&lv.lock);
         }
         for (int k = 2; k < n; k++)
@@ -398,7 +409,8 @@ int spy_leaves_list(struct spy_process *out, int cap)
     return n;
 }
 
-char *spy_leaves_dump(int pid, int timeout_ms)
+/* Ask one worker for a dump or its tasks and wait for the answer. */
+static char *ask(int pid, int timeout_ms, bool tasks)
 {
     char *answer = NULL;
     struct timespec until;
@@ -415,17 +427,31 @@ char *spy_leaves_dump(int pid, int timeout_ms)
         if (lv.leaves[i].info.pid == pid && lv.leaves[i].fd >= 0)
             l = &lv.leaves[i];
     if (l && lv.started) {
-        free(l->dump);
-        l->dump = NULL;
-        l->dump_wanted = true;
+        char **slot = tasks ? &l->tasks : &l->dump;
+        free(*slot);
+        *slot = NULL;
+        if (tasks)
+            l->tasks_wanted = true;
+        else
+            l->dump_wanted = true;
         ssize_t w = write(lv.wake[1], "d", 1);
         (void)w;
-        while (!l->dump && l->fd >= 0)
+        while (!*slot && l->fd >= 0)
             if (pthread_cond_timedwait(&lv.answered, &lv.lock, &until) != 0)
                 break;
-        answer = l->dump;
-        l->dump = NULL;
+        answer = *slot;
+        *slot = NULL;
     }
     pthread_mutex_unlock(&lv.lock);
     return answer;
+}
+
+char *spy_leaves_dump(int pid, int timeout_ms)
+{
+    return ask(pid, timeout_ms, false);
+}
+
+char *spy_leaves_tasks(int pid, int timeout_ms)
+{
+    return ask(pid, timeout_ms, true);
 }

@@ -21,6 +21,9 @@ int spy_leaves_list(struct spy_process *out, int cap);
 /* A worker's dump message (malloc'd JSON), or NULL if it did not answer
  * within timeout_ms.  Called on the server thread. */
 char *spy_leaves_dump(int pid, int timeout_ms);
+/* A worker's tasks message (malloc'd JSON), or NULL if it did not answer
+ * in time. */
+char *spy_leaves_tasks(int pid, int timeout_ms);
 /* The socket path a root process uses, for SPY_ROOT_SOCK. */
 int spy_leaves_socket_path(char *out, unsigned cap);
 

@@ -34,7 +34,8 @@ const struct spy_cmd_help spy_cmd_help[] = {
     { "pause", "pause", "stop live top pushes to this connection" },
     { "resume", "resume", "start live top pushes again" },
     { "dump", "dump [pid N]", "every thread's stack now, innermost frame first (every process, or one)" },
-    { "tasks", "tasks", "every pending asyncio task now: name, state, what it awaits, frames innermost first" },
+    { "tasks", "tasks [pid N]",
+      "every pending asyncio task now: name, state, what it awaits, frames innermost first (every process, or one)" },
     { "flame", "flame [tasks|cpu] [window S|all] [idle] [thread TID] [pid N]",
       "the merged call tree of the last S seconds (default: since start)" },
     { "record", "record S [svg|collapsed|speedscope|pprof...] | record stop | record last S [formats]",
@@ -233,8 +234,8 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
     if (strcmp(c, "status") == 0) { cmd->kind = SPY_CMD_STATUS; return no_args(c, na, err); }
     if (strcmp(c, "pause") == 0) { cmd->kind = SPY_CMD_PAUSE; return no_args(c, na, err); }
     if (strcmp(c, "resume") == 0) { cmd->kind = SPY_CMD_RESUME; return no_args(c, na, err); }
-    if (strcmp(c, "dump") == 0) {
-        cmd->kind = SPY_CMD_DUMP;
+    if (strcmp(c, "dump") == 0 || strcmp(c, "tasks") == 0) {
+        cmd->kind = c[0] == 'd' ? SPY_CMD_DUMP : SPY_CMD_TASKS;
         if (na == 0)
             return 0;
         if (na == 2 && strcmp(a[0], "pid") == 0) {
@@ -244,15 +245,14 @@ static int parse_text(char *line, int history, struct spy_cmd *cmd, struct spy_c
             return 0;
         }
         if (strcmp(a[0], "pid") != 0)
-            return fail(err, "too_many_arguments", "'dump' takes nothing, or pid N");
+            return fail(err, "too_many_arguments", "'%s' takes nothing, or pid N", c);
         if (na == 1)
-            return fail(err, "missing_argument", "dump pid needs a process id");
+            return fail(err, "missing_argument", "%s pid needs a process id", c);
         if (na > 2)
-            return fail(err, "too_many_arguments", "'dump' takes nothing, or pid N");
+            return fail(err, "too_many_arguments", "'%s' takes nothing, or pid N", c);
         return range_error(err, "pid", a[1], 1, INT_MAX);
     }
     if (strcmp(c, "reset") == 0) { cmd->kind = SPY_CMD_RESET; return no_args(c, na, err); }
-    if (strcmp(c, "tasks") == 0) { cmd->kind = SPY_CMD_TASKS; return no_args(c, na, err); }
     if (strcmp(c, "top") == 0) { cmd->kind = SPY_CMD_TOP; return parse_view(a, na, false, history, cmd, err); }
     if (strcmp(c, "live") == 0) { cmd->kind = SPY_CMD_LIVE; return parse_view(a, na, true, history, cmd, err); }
     if (strcmp(c, "flame") == 0) {
@@ -425,8 +425,8 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
     }
     const char *name = c->valuestring;
     const cJSON *m;
-    if (!strcmp(name, "dump")) {
-        cmd->kind = SPY_CMD_DUMP;
+    if (!strcmp(name, "dump") || !strcmp(name, "tasks")) {
+        cmd->kind = name[0] == 'd' ? SPY_CMD_DUMP : SPY_CMD_TASKS;
         if (check_members(obj, name, " pid ", err))
             goto out;
         if ((m = cJSON_GetObjectItemCaseSensitive(obj, "pid"))) {
@@ -435,9 +435,6 @@ static int parse_json(const char *msg, size_t len, int history, struct spy_cmd *
             cmd->pid = (int)v;
         }
         rc = 0;
-    } else if (!strcmp(name, "tasks")) {
-        cmd->kind = SPY_CMD_TASKS;
-        rc = check_members(obj, name, " ", err);
     } else if (!strcmp(name, "help") || !strcmp(name, "status") || !strcmp(name, "pause") || !strcmp(name, "resume")
         || !strcmp(name, "reset")) {
         cmd->kind = !strcmp(name, "help") ? SPY_CMD_HELP : !strcmp(name, "status") ? SPY_CMD_STATUS

@@ -472,31 +472,62 @@ static void greet(struct client *c)
     send_to(c, live_message(c), true);
 }
 
-/* Every thread of the tree (or of one process): ours walked here, each
- * worker's asked of it; every thread carries its pid. */
-static char *dump_message(int pid, const char *id)
+static char *own_dump(void)
 {
-    int self = (int)getpid();
-    cJSON *threads = cJSON_CreateArray();
-    if (!threads)
+    struct spy_dump_result d;
+    if (spy_dump(&d) != 0)
         return NULL;
-    if (pid == 0 || pid == self) {
-        struct spy_dump_result d;
-        if (spy_dump(&d) == 0) {
-            char *m = spy_msg_dump(&d, "");
-            spy_dump_result_free(&d);
-            cJSON *o = m ? cJSON_Parse(m) : NULL;
-            free(m);
-            cJSON *t;
-            cJSON *arr = o ? cJSON_DetachItemFromObject(o, "threads") : NULL;
-            while (arr && (t = cJSON_DetachItemFromArray(arr, 0)) != NULL) {
-                cJSON_AddNumberToObject(t, "pid", self);
-                cJSON_AddItemToArray(threads, t);
-            }
-            cJSON_Delete(arr);
-            cJSON_Delete(o);
-        }
+    char *m = spy_msg_dump(&d, "");
+    spy_dump_result_free(&d);
+    return m;
+}
+
+static char *own_tasks(void)
+{
+    struct spy_tasks_result tr;
+    if (spy_tasks(&tr, SPY_TASKS_REPLY_CAP) != 0)
+        return NULL;
+    char *m = spy_msg_tasks(&tr, (int)getpid(), "");
+    spy_tasks_result_free(&tr);
+    return m;
+}
+
+/* Move the items of one process's reply (its `key` array) into `into`,
+ * each marked with the pid; for tasks, add up "omitted" and "available". */
+static void take_items(char *m, const char *key, int pid, cJSON *into, double *omitted, bool *available)
+{
+    cJSON *o = m ? cJSON_Parse(m) : NULL;
+    free(m);
+    cJSON *arr = o ? cJSON_DetachItemFromObject(o, key) : NULL;
+    cJSON *t;
+    while (arr && (t = cJSON_DetachItemFromArray(arr, 0)) != NULL) {
+        if (!cJSON_GetObjectItemCaseSensitive(t, "pid"))
+            cJSON_AddNumberToObject(t, "pid", pid);
+        cJSON_AddItemToArray(into, t);
     }
+    const cJSON *om = o ? cJSON_GetObjectItemCaseSensitive(o, "omitted") : NULL;
+    if (cJSON_IsNumber(om))
+        *omitted += om->valuedouble;
+    if (o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "available")))
+        *available = true;
+    cJSON_Delete(arr);
+    cJSON_Delete(o);
+}
+
+/* Every thread (dump) or asyncio task (tasks) of the tree, or of one
+ * process: ours read here, each worker's asked of it; every item carries
+ * its pid. */
+static char *tree_message(const char *type, const char *key, int pid, const char *id)
+{
+    bool tasks = strcmp(type, "tasks") == 0;
+    int self = (int)getpid();
+    double omitted = 0;
+    bool available = false;
+    cJSON *items = cJSON_CreateArray();
+    if (!items)
+        return NULL;
+    if (pid == 0 || pid == self)
+        take_items(tasks ? own_tasks() : own_dump(), key, self, items, &omitted, &available);
     struct spy_process procs[64];
     int n = spy_leaves_list(procs, 64);
     bool found = pid == 0 || pid == self;
@@ -504,32 +535,28 @@ static char *dump_message(int pid, const char *id)
         if (!procs[i].alive || (pid && procs[i].pid != pid))
             continue;
         found = true;
-        char *m = spy_leaves_dump(procs[i].pid, 500);
-        cJSON *o = m ? cJSON_Parse(m) : NULL;
-        free(m);
-        cJSON *arr = o ? cJSON_DetachItemFromObject(o, "threads") : NULL;
-        cJSON *t;
-        while (arr && (t = cJSON_DetachItemFromArray(arr, 0)) != NULL) {
-            cJSON_AddNumberToObject(t, "pid", procs[i].pid);
-            cJSON_AddItemToArray(threads, t);
-        }
-        cJSON_Delete(arr);
-        cJSON_Delete(o);
+        char *m = tasks ? spy_leaves_tasks(procs[i].pid, 500) : spy_leaves_dump(procs[i].pid, 500);
+        take_items(m, key, procs[i].pid, items, &omitted, &available);
     }
     if (!found) {
-        cJSON_Delete(threads);
+        cJSON_Delete(items);
         char m[160];
         snprintf(m, sizeof(m), "no process %d in this tree: 'status' lists the processes", pid);
         return spy_msg_error("bad_argument", m, id);
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "dump");
+    cJSON_AddStringToObject(o, "type", type);
     if (id[0]) {
         cJSON *v = cJSON_Parse(id);
         if (v)
             cJSON_AddItemToObject(o, "id", v);
     }
-    cJSON_AddItemToObject(o, "threads", threads);
+    cJSON_AddItemToObject(o, key, items);
+    if (tasks) {
+        cJSON_AddBoolToObject(o, "available", available);
+        cJSON_AddNumberToObject(o, "omitted", omitted);
+        cJSON_AddNumberToObject(o, "pid", self);
+    }
     char *out = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return out;
@@ -669,18 +696,11 @@ static void run_command(struct client *c, const char *msg, size_t len)
         send_to(c, spy_msg_simple("resumed", id), false);
         break;
     case SPY_CMD_DUMP:
-        send_to(c, dump_message(cmd.pid, id), false);
+        send_to(c, tree_message("dump", "threads", cmd.pid, id), false);
         break;
-    case SPY_CMD_TASKS: {
-        struct spy_tasks_result tr;
-        if (spy_tasks(&tr, SPY_TASKS_REPLY_CAP) == 0) {
-            send_to(c, spy_msg_tasks(&tr, (int)getpid(), id), false);
-            spy_tasks_result_free(&tr);
-        } else {
-            send_to(c, spy_msg_error("internal", "out of memory reading the asyncio tasks", id), false);
-        }
+    case SPY_CMD_TASKS:
+        send_to(c, tree_message("tasks", "tasks", cmd.pid, id), false);
         break;
-    }
     case SPY_CMD_FLAME:
         send_to(c, flame_message(cmd.window_all || !cmd.window_given ? 0 : cmd.window, cmd.idle, cmd.tid, cmd.pid,
                                  cmd.tasks, id), false);

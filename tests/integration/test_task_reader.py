@@ -1,7 +1,10 @@
 """Does the GIL-free asyncio task reader agree with asyncio itself?
 
     test_task_reader.py PYTHON MODE [LOOP]
-      MODE  import   spyagent.tasks() called from a thread of the target
+      MODE  import   spyagent.tasks() called from a thread of the target; a
+                     program that imports spyagent inside its running loop
+                     (captured at once); one whose main thread waits in C
+                     (roots found without the GIL)
             preload  LD_PRELOAD, the WebSocket `tasks` command from this client
             fork     import, then a fork child with a loop of its own reads its tasks
       LOOP  asyncio (default) | uvloop
@@ -15,6 +18,7 @@ get_name() taken after the read (3.12+ keeps an int until then: "Task-N").
 Phase B (a task burns CPU in a sync helper while the tasks are read): that
 task is "running" with frames burn -> cpu_route and awaited_by the main task,
 a task created just before it is "created" with its coroutine's first line,
+a task whose future is done and one that yielded (sleep(0)) are "ready",
 the main task waits on the burner, the others are unchanged.
 """
 
@@ -98,6 +102,13 @@ def check_phase_b(c, truth_a, tb, read, label):
         c.eq(created["state"], "created", "%s: the not-started task is created" % label)
         c.eq(frames_of(created), tb["created_frames"], "%s: its coroutine at its first line" % label)
         c.eq(created["name"], "created", "%s: its name" % label)
+    for key, frames, awaiting in (("ready", ["waits_for"], "_asyncio.Future"),
+                                  ("yielder", ["__sleep0", "sleep", "yielder"], None)):
+        t = by_id.get(tb[key])
+        if c.ok(t is not None, "%s: the %s task is read" % (label, key)):
+            c.eq(t["state"], "ready", "%s: the %s task is ready" % (label, key))
+            c.eq([x[0] for x in frames_of(t)], frames, "%s: the %s task's frames" % (label, key))
+            c.eq(t["awaiting"], awaiting, "%s: what the %s task awaits" % (label, key))
     main = by_id.get(tb["main"])
     if c.ok(main is not None, "%s: the main task is read" % label):
         c.eq(main["state"], "waiting", "%s: the main task waits" % label)
@@ -130,6 +141,72 @@ def run_import(c, python, loop, minor):
     c.ok(lines_of(r.stdout, "SPYTEST-DONE"), "the target ends after the reads")
 
 
+LATE = """
+import asyncio, sys, time
+async def s():
+    await asyncio.sleep(30)
+async def main():
+    ts = [asyncio.create_task(s(), name="late-%d" % i) for i in range(3)]
+    await asyncio.sleep(0.1)
+    import spyagent
+    time.sleep(1.5)   # the loop is held: no pending call runs, no loop tick
+    print("SPYTEST-LATE", sorted(t["name"] for t in spyagent.tasks() if t["name"].startswith("late-")), flush=True)
+if sys.argv[1] == "uvloop":
+    import uvloop
+    uvloop.install()
+asyncio.run(main())
+"""
+
+
+def run_late(c, python, loop):
+    """`import spyagent` inside a running loop captures the roots right
+    away, with the GIL: the tasks read before the loop runs again."""
+    r = harness.run([python, "-c", LATE, loop], env=harness.import_env({"SPY_LOG": "debug"}), timeout=60)
+    if not c.process_ok(r, "a program importing spyagent inside its loop"):
+        return
+    c.ok("SPYTEST-LATE ['late-0', 'late-1', 'late-2']" in r.stdout, "its tasks are read at once", r.describe())
+    c.ok("asyncio task roots captured" in r.stderr, "captured with the GIL at import", r.describe())
+
+
+HELD = """
+import asyncio, sys, threading, time
+import spyagent      # before any loop: nothing to capture yet
+got = []
+def reader():
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not got:
+        names = sorted(t["name"] for t in spyagent.tasks() if t["name"].startswith("held-"))
+        if names:
+            got.append(names)
+        time.sleep(0.05)
+async def s():
+    await asyncio.sleep(30)
+async def main():
+    ts = [asyncio.create_task(s(), name="held-%d" % i) for i in range(3)]
+    await asyncio.sleep(0.1)
+    th = threading.Thread(target=reader)
+    th.start()
+    th.join()        # the main thread waits in C: no pending call can run
+    print("SPYTEST-HELD", got[0] if got else None, flush=True)
+if sys.argv[1] == "uvloop":
+    import uvloop
+    uvloop.install()
+asyncio.run(main())
+"""
+
+
+def run_held(c, python, loop):
+    """While the main thread runs no Python (here: joining a thread; in a
+    server: idle in its selector) no pending call can capture the roots:
+    they are found without the GIL, through sys.modules."""
+    r = harness.run([python, "-c", HELD, loop], env=harness.import_env({"SPY_LOG": "debug"}), timeout=60)
+    if not c.process_ok(r, "a program whose main thread waits in C"):
+        return
+    c.ok("SPYTEST-HELD ['held-0', 'held-1', 'held-2']" in r.stdout, "its tasks are read", r.describe())
+    c.ok("asyncio task roots found without the GIL" in r.stderr, "the roots were found without the GIL",
+         r.describe())
+
+
 def run_fork(c, python, loop, minor):
     """The parent's phases, then a fork child with a loop of its own: the
     child's tasks are read (roots found again after fork), the parent's,
@@ -160,7 +237,7 @@ def run_preload(c, python, loop, minor):
     wsclient.require_websockets()
     tmp = tempfile.mkdtemp(prefix="spy-taskread-")
     port = harness.free_port()
-    env = harness.preload_env({"SPY_WS_PORT": port})
+    env = harness.preload_env({"SPY_WS_PORT": port, "SPY_LOG": "debug"})
     out_path = os.path.join(tmp, "stdout")
     with open(out_path, "w") as out, open(os.path.join(tmp, "stderr"), "w") as err:
         proc = subprocess.Popen([python, TARGET, "preload", loop, tmp], env=env, stdout=out, stderr=err,
@@ -232,8 +309,13 @@ def run_preload(c, python, loop, minor):
         harness.kill_group(proc)
         proc.wait()
         with open(os.path.join(tmp, "stderr")) as f:
-            errs = harness.agent_error_lines(f.read())
+            err_text = f.read()
+        errs = harness.agent_error_lines(err_text)
         c.ok(not errs, "no agent errors on stderr", errs)
+        # phase A ran on roots found without the GIL (the main thread idles
+        # in its selector); phase B runs Python on the main thread, where
+        # the pending call captures them with the GIL
+        c.ok("asyncio task roots captured" in err_text, "the pending call captured the roots", err_text[-1500:])
         shutil.rmtree(tmp, True)
 
 
@@ -252,6 +334,8 @@ def main():
     log("python %s (%d.%d), %s, %s loop" % (python, major, minor, mode, loop))
     if mode == "import":
         run_import(c, python, loop, minor)
+        run_late(c, python, loop)
+        run_held(c, python, loop)
     elif mode == "fork":
         run_fork(c, python, loop, minor)
     else:

@@ -18,8 +18,10 @@ Names are printed after the read (SPYTEST-NAMES): get_name() turns 3.12's
 int names into str, and the read must format them itself.
 
 Phase B: a task burning CPU in a sync helper (burn() under cpu_route()) holds
-the loop while a task created just before it has not started; the main task
-awaits the burner.  SPYTEST-TRUTH-B says what is expected; the tasks are read
+the loop while a task created just before it has not started, a task whose
+future the burner completed waits for the loop to run it, and a task that
+yields with asyncio.sleep(0) waits for its next turn (both "ready"); the
+main task awaits the burner.  SPYTEST-TRUTH-B says what is expected; the tasks are read
 (by a thread here, or by the test) while burn() runs; then burn() ends.
 """
 
@@ -143,7 +145,13 @@ def burn(stop):
     return n
 
 
-async def cpu_route(stop):
+async def yielder():
+    while True:
+        await asyncio.sleep(0)
+
+
+async def cpu_route(stop, fut):
+    fut.set_result(None)        # its waiter is ready from now on, but the loop is held
     return burn(stop)                                           # CPU-CALL
 
 
@@ -173,15 +181,21 @@ async def main():
 
     stop = threading.Event()
     me = asyncio.current_task()
-    burner = asyncio.create_task(cpu_route(stop), name="burner")
+    fut = loop.create_future()
+    ready = asyncio.create_task(waits_for(fut), name="ready-waiter")
+    spinner = asyncio.create_task(yielder(), name="yielder")
+    await asyncio.sleep(0.05)
+    burner = asyncio.create_task(cpu_route(stop, fut), name="burner")
     created = asyncio.create_task(not_started(), name="created")
     say("SPYTEST-TRUTH-B", {"main": hex(id(me)), "burner": hex(id(burner)), "created": hex(id(created)),
+                            "ready": hex(id(ready)), "yielder": hex(id(spinner)),
                             "created_frames": chain(created), "file": __file__})
     if MODE == "import":
         threading.Thread(target=phase_b_reader, args=([hex(id(burner)), hex(id(created))], stop),
                          daemon=True).start()
     n = await burner                                            # MAIN-AWAIT
     created.cancel()
+    spinner.cancel()
     for t in keep:
         t.cancel()
     say("SPYTEST-DONE", {"burned": n})

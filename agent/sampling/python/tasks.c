@@ -271,24 +271,31 @@ static int read_level_iframe(const struct spy_offsets *o, uint64_t gen, const un
         return 0;
     if (!by_state && instr < start)
         return 0;
+    /* an empty stack is normal at a plain yield (asyncio.sleep(0)'s
+     * generator has no locals): only an await needs the top */
     int32_t top = i32_at(f, o->if_stacktop);
-    if (top < 1 || top > (1 << 20))
+    bool have_top = top >= 1 && top <= (1 << 20);
+    if (by_state && !have_top)
         return -1;
-    uint64_t slot = frame + (uint64_t)o->if_localsplus + (uint64_t)(top - 1) * 8;
+    uint64_t slot = frame + (uint64_t)o->if_localsplus + (uint64_t)(have_top ? top - 1 : 0) * 8;
     uint8_t next[2] = { 0, 0 };
     uint64_t awaited = 0;
     struct spy_memread_req req[2] = {
-        { &awaited, slot, 8, 0 },
         { next, instr + 2, sizeof(next), 0 },
+        { &awaited, slot, 8, 0 },
     };
-    spy_memread_many(req, by_state ? 1 : 2);
+    if (by_state)
+        req[0] = req[1];
+    spy_memread_many(req, by_state || !have_top ? 1 : 2);
     if (!by_state) {
         bool resume = next[0] == o->op_resume || (o->op_resume_alt >= 0 && next[0] == o->op_resume_alt);
-        if (!req[1].ok || !resume || next[1] < 2)
+        if (!req[0].ok || !resume || next[1] < 2)
             return 0;           /* suspended at a plain yield */
-    }
-    if (!req[0].ok)
+        if (!have_top || !req[1].ok)
+            return -1;          /* in an await with nothing awaited: torn */
+    } else if (!req[0].ok) {
         return -1;
+    }
     lv->awaited = awaited;
     return 0;
 }
