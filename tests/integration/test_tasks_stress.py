@@ -149,6 +149,9 @@ def fork(c, python):
     c.ok(res and res["child_status"] == 0, "the child exits 0: %s" % (res and res["child_status"]), r.describe())
     c.ok(res and res["parent"]["ok"] and res["parent"]["tasks"] == 301,
          "the parent's agent keeps snapshotting: %s" % (res and res["parent"]), r.describe())
+    nap = (res or {}).get("nap") or [{}]
+    c.ok(nap[0].get("total", 0) > 0 and nap[0].get("waiting") == nap[0].get("total"),
+         "spyagent.top(tasks=True) ranks task wall time: nap %s" % nap[0])
     bad = harness.agent_error_lines(r.stderr)
     c.ok(not bad, "no agent error on stderr", "\n".join(bad))
 
