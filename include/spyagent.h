@@ -51,6 +51,7 @@ struct spy_status {
     int tasks;                  /* pending tasks in the last snapshot */
     int tasks_walked;           /* of those, read in the last snapshot */
     uint64_t task_snapshots;
+    uint64_t task_snapshots_torn; /* listings that did not hold together (the next one covers their time) */
     double task_cost_us;        /* mean wall time of a recent snapshot */
 };
 SPY_API void spy_get_status(struct spy_status *st);

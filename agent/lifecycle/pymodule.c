@@ -240,6 +240,7 @@ static PyObj *m_status(PyObj *self, PyObj *unused)
         || put(d, "task_cap", py.from_ll(st.task_cap)) || put(d, "tasks", py.from_ll(st.tasks))
         || put(d, "tasks_walked", py.from_ll(st.tasks_walked))
         || put(d, "task_snapshots", py.from_ull(st.task_snapshots))
+        || put(d, "task_snapshots_torn", py.from_ull(st.task_snapshots_torn))
         || put(d, "task_cost_us", py.from_double(st.task_cost_us))
         || put(d, "blocks", py.from_ull(spy_blocks_total())) || put(d, "block_ms", py.from_ll(spy_agent.cfg.block_ms))
         || put(d, "block_cost_us", py.from_double(spy_blocks_cost_us()))) {
@@ -252,12 +253,13 @@ static PyObj *m_status(PyObj *self, PyObj *unused)
 static PyObj *m_top(PyObj *self, PyObj *args, PyObj *kwargs)
 {
     (void)self;
-    static char *kwlist[] = { "limit", "window", "idle", "tid", NULL };
+    static char *kwlist[] = { "limit", "window", "idle", "tid", "tasks", NULL };
     ssize_t limit = 20;
     PyObj *window_obj = NULL;
     int idle = 0;
     int tid = 0;
-    if (!py.parse(args, kwargs, "|nOpi:top", kwlist, &limit, &window_obj, &idle, &tid))
+    int tasks = 0;
+    if (!py.parse(args, kwargs, "|nOpip:top", kwlist, &limit, &window_obj, &idle, &tid, &tasks))
         return NULL;
     struct spy_status st;
     spy_get_status(&st);
@@ -281,7 +283,8 @@ static PyObj *m_top(PyObj *self, PyObj *args, PyObj *kwargs)
     struct spy_top_result r;
     /* the other threads keep running while we count */
     void *ts = py.save_thread();
-    int rc = spy_top((int)limit, (int)window, idle != 0, tid, 0, &r);
+    int rc = tasks ? spy_top_tasks((int)limit, (int)window, tid, 0, &r)
+                   : spy_top((int)limit, (int)window, idle != 0, tid, 0, &r);
     py.restore_thread(ts);
     if (rc != 0) {
         py.err_set(*py.runtime_error, "spyagent: out of memory computing top");
@@ -294,7 +297,10 @@ static PyObj *m_top(PyObj *self, PyObj *args, PyObj *kwargs)
         if (!row || put(row, "function", text(e->function)) || put(row, "file", text(e->file))
             || put(row, "line", py.from_ll(e->line)) || put(row, "own", py.from_ull(e->own))
             || put(row, "total", py.from_ull(e->total)) || put(row, "own_pct", py.from_double(e->own_pct))
-            || put(row, "total_pct", py.from_double(e->total_pct)) || append(list, row)) {
+            || put(row, "total_pct", py.from_double(e->total_pct))
+            || (tasks && (put(row, "running", py.from_ull(e->running)) || put(row, "ready", py.from_ull(e->ready))
+                          || put(row, "waiting", py.from_ull(e->total - e->running - e->ready))))
+            || append(list, row)) {
             py.decref(list);
             list = NULL;
         }
@@ -479,8 +485,9 @@ static struct method_def methods[] = {
     { "stop", (void *)m_stop, METH_NOARGS, "stop()\n\nStop sampling (what was counted is kept)." },
     { "status", (void *)m_status, METH_NOARGS, "status() -> dict\n\nThe agent's state and counters." },
     { "top", (void *)m_top, METH_VARARGS | METH_KEYWORDS,
-      "top(limit=20, window=None, idle=False, tid=0) -> list[dict]\n\nFunctions by own samples, like py-spy top. "
-      "window: the last N seconds (None = since start); idle: count idle samples too; tid: one thread." },
+      "top(limit=20, window=None, idle=False, tid=0, tasks=False) -> list[dict]\n\nFunctions by own samples, like "
+      "py-spy top. window: the last N seconds (None = since start); idle: count idle samples too; tid: one thread; "
+      "tasks: rank by asyncio task wall time instead (own/total in ms, with running/ready/waiting)." },
     { "dump", (void *)m_dump, METH_NOARGS,
       "dump() -> list[dict]\n\nEvery Python thread's stack now, innermost frame first, read without the GIL." },
     { "tasks", (void *)m_tasks, METH_NOARGS,

@@ -71,6 +71,7 @@ void spy_get_status(struct spy_status *st)
     st->tasks = atomic_load(&a->tasks_listed);
     st->tasks_walked = atomic_load(&a->tasks_walked);
     st->task_snapshots = atomic_load(&a->task_snapshots);
+    st->task_snapshots_torn = atomic_load(&a->task_snapshots_torn);
     uint64_t tn = atomic_load(&a->task_cost_n);
     st->task_cost_us = tn ? (double)atomic_load(&a->task_cost_ns_sum) / (double)tn / 1000.0 : 0.0;
     if (a->store_ready) {

@@ -61,6 +61,7 @@ struct spy_agent {
     atomic_int tasks_listed;           /* pending tasks in the last snapshot */
     atomic_int tasks_walked;           /* of those, read (the cap and the running task) */
     atomic_uint_fast64_t task_snapshots;
+    atomic_uint_fast64_t task_snapshots_torn;   /* listings that did not hold together (dropped) */
     atomic_uint_fast64_t task_cost_ns_sum, task_cost_n;  /* recent snapshot costs (wall) */
     uint64_t started_ns;
 

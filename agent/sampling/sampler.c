@@ -383,8 +383,11 @@ static uint64_t task_snapshot(struct sampler *sm, int n, uint64_t now, uint64_t 
     uint64_t c0 = self_cpu_ns(), w0 = spy_now_ns();
     int listed = spy_task_snapshot(&sm->tasks, &a->py.ip, &sm->sym, &a->store, sm->raw, n, now, interval);
     uint64_t cpu = self_cpu_ns() - c0, wall = spy_now_ns() - w0;
-    if (listed < 0)
-        return cpu;                     /* no asyncio (yet): nothing was read */
+    if (listed < 0) {
+        if (sm->tasks.torn)
+            atomic_fetch_add(&a->task_snapshots_torn, 1);
+        return cpu;                     /* no asyncio (yet), or a torn listing: nothing was added */
+    }
     atomic_store(&a->tasks_listed, listed);
     atomic_store(&a->tasks_walked, sm->tasks.walked);
     atomic_fetch_add(&a->task_snapshots, 1);

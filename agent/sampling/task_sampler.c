@@ -273,6 +273,7 @@ int spy_task_snapshot(struct spy_task_sampler *ts, const struct spy_interp *ip, 
 {
     ts->listed = ts->walked = 0;
     ts->running_kept = false;
+    ts->torn = false;
     if (!ts->reader || ts->failed || !fresh_roots(ts))
         return -1;
     if (!ts->ready && allocate(ts) != 0) {
@@ -281,8 +282,10 @@ int spy_task_snapshot(struct spy_task_sampler *ts, const struct spy_interp *ip, 
         return -1;
     }
     int n = ts->reader->list_tasks(ip, &ts->roots, ts->addrs, SPY_TASKS_MAX, ts->scratch);
-    if (n < 0)
+    if (n < 0) {
+        ts->torn = true;                /* the next snapshot's interval covers this one's */
         return -1;
+    }
     double dt_ms = ts->last_ns ? (double)(now_ns - ts->last_ns) / 1e6 : (double)interval_ns / 1e6;
     if (dt_ms > MAX_DT_MS)
         dt_ms = MAX_DT_MS;

@@ -52,6 +52,7 @@ struct spy_task_sampler {
     int listed;                    /* pending tasks listed */
     int walked;                    /* tasks read (kept) */
     bool running_kept;
+    bool torn;                     /* the listing did not hold together */
 };
 
 /* No allocation here: buffers come with the first snapshot that has roots. */

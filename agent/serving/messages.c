@@ -256,6 +256,7 @@ char *spy_msg_status(int clients, uint64_t frames_dropped, bool recording, int r
     add_num(o, "tasks", st.tasks);
     add_num(o, "tasks_walked", st.tasks_walked);
     add_num(o, "task_snapshots", (double)st.task_snapshots);
+    add_num(o, "task_snapshots_torn", (double)st.task_snapshots_torn);
     add_num(o, "task_cost_us", st.task_cost_us);
     cJSON_AddItemToObject(o, "processes", processes());
     add_num(o, "clients", clients);

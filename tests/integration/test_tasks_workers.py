@@ -85,7 +85,7 @@ async def scenario(c, app):
     c.ok(pids and pids <= wpids, "route_sleep's task time comes from the workers %s: %s" % (sorted(wpids),
                                                                                         sorted(pids)))
     h2 = rows.get("h2", {})
-    c.ok(h2 and h2["running"] == 0 and h2["waiting"] > 0.8 * h2["total"],
+    c.ok(h2 and h2["waiting"] > 0.8 * h2["total"],
          "forwarded with their state: h2 waiting (%s)" % ({k: h2.get(k) for k in ("running", "ready", "waiting")}))
     cpu = await cl.command({"cmd": "top", "limit": 5, "idle": True}, "top")
     st = await cl.command("status", "status")

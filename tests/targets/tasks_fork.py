@@ -8,9 +8,9 @@ run the inherited loop (its selector is shared with the parent); it checks
 synchronously that its own agent keeps taking task snapshots (the count
 grows) and still lists every task it inherited (TASKS + the main task),
 then leaves with os._exit.  The parent goes on with its tasks for a while,
-checks its own snapshots still grow, waits for the child (bounded) and
-prints one line:
-    SPYTEST-RESULT {"child": {...}, "child_status": N, "parent": {...}}
+checks its own snapshots still grow, waits for the child (bounded), reads
+spyagent.top(tasks=True)'s row for nap and prints one line:
+    SPYTEST-RESULT {"child_status": N, "parent": {...}, "nap": [row]}
 """
 
 import asyncio
@@ -66,11 +66,13 @@ async def main(n):
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         status = -1
+    # the task view from Python: nap's wall time, all of it waiting
+    nap_row = [r for r in spyagent.top(20, tasks=True) if r["function"] == "nap"]
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     print("SPYTEST-RESULT " + json.dumps({"child_status": status, "parent": {
-        "ok": ok, "tasks": st["tasks"], "snapshots": st["task_snapshots"]}}), flush=True)
+        "ok": ok, "tasks": st["tasks"], "snapshots": st["task_snapshots"]}, "nap": nap_row[:1]}), flush=True)
 
 
 if __name__ == "__main__":
