@@ -10,8 +10,10 @@
  *  - `import spyagent` (PyInit_spyagent, the importing thread, GIL held)
  *    tries a capture at once;
  *  - the sampler thread calls spy_task_roots_poll() every tick: until the
- *    roots are captured, at most once a second, it asks CPython for a pending
- *    call (Py_AddPendingCall needs neither the GIL nor a thread state).  A
+ *    roots are captured, at most once a second, once asyncio.tasks is in
+ *    sys.modules (looked up without the GIL, below), it asks CPython for a
+ *    pending call (Py_AddPendingCall needs neither the GIL nor a thread
+ *    state); a program without asyncio never gets one.  A
  *    main thread idle in its loop's selector runs no Python, so no pending
  *    call, for as long as it stays idle: meanwhile the poll also looks the
  *    module-level roots up without the GIL (the task reader's find_roots,
@@ -334,6 +336,10 @@ void spy_task_roots_poll(uint64_t now_ns)
     if (!resolve() || !api.is_initialized() || api.is_finalizing() || spy_agent.state != SPY_RUNNING)
         return;
     find_gil_free();
+    /* no pending call into a program that has not imported asyncio: it has
+     * no task to read, and the host's main thread owes us nothing */
+    if (!atomic_load(&found_gil_free))
+        return;
     atomic_store(&requested, true);
     if (api.add_pending(pending, NULL) != 0)
         atomic_store(&requested, false); /* the queue is full: next second */
