@@ -237,6 +237,29 @@ out:
     return rc;
 }
 
+/* How long spy_stop waits for the sampler.  A tick takes microseconds to
+ * milliseconds and the sampler checks `stop` between ticks, so a sampler
+ * still running after this is stuck; the host must not wait on it. */
+#define SAMPLER_JOIN_NS (5 * 1000000000LL)
+
+static bool sampler_left;           /* a stuck sampler was left behind */
+
+/* Join the sampler, waiting SAMPLER_JOIN_NS at most; false if it was left. */
+static bool join_sampler(pthread_t t)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long long ns = (long long)until.tv_nsec + SAMPLER_JOIN_NS;
+    until.tv_sec += (time_t)(ns / 1000000000LL);
+    until.tv_nsec = (long)(ns % 1000000000LL);
+    if (pthread_timedjoin_np(t, NULL, &until) == 0)
+        return true;
+    pthread_detach(t);
+    spy_log(SPY_LOG_ERROR, "the sampler did not stop within %lld s; it is left behind so the program is not held up",
+            SAMPLER_JOIN_NS / 1000000000LL);
+    return false;
+}
+
 void spy_stop(void)
 {
     struct spy_agent *a = &spy_agent;
@@ -251,8 +274,8 @@ void spy_stop(void)
         atomic_store(&a->stop, true);
         pthread_cond_broadcast(&a->wake);
         pthread_mutex_unlock(&a->wake_lock);
-        if (a->sampler_joinable && !pthread_equal(a->sampler, pthread_self()))
-            pthread_join(a->sampler, NULL);
+        if (a->sampler_joinable && !pthread_equal(a->sampler, pthread_self()) && !join_sampler(a->sampler))
+            sampler_left = true;
         a->sampler_joinable = false;
         spy_blocks_stop();
     }
@@ -269,6 +292,8 @@ bool spy_agent_end_with_host(void)
         return false;               /* another agent thread saw it first */
     spy_log(SPY_LOG_DEBUG, "no thread of the program is left: the agent stops so the process can end");
     spy_stop();
+    if (sampler_left)
+        _exit(0);       /* what the process would have done: end, its last thread gone */
     return true;
 }
 
