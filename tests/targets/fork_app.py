@@ -32,6 +32,21 @@ warnings.simplefilter("ignore", DeprecationWarning)
 STOP = threading.Event()
 
 
+def show_hung(pid):
+    """Before a hung child is killed: every thread's stack, from gdb when the
+    machine has it, on stderr (what the test prints when a check fails)."""
+    import shutil
+    import subprocess
+    if not shutil.which("gdb"):
+        return
+    try:
+        r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        sys.stderr.write("hung child %d, its threads:\n%s\n" % (pid, r.stdout.decode(errors="replace")))
+    except (OSError, subprocess.SubprocessError) as e:
+        sys.stderr.write("hung child %d: gdb failed: %s\n" % (pid, e))
+
+
 def spin():
     x = 0
     while not STOP.is_set():
@@ -83,6 +98,7 @@ def wait_child(pid):
         if done:
             return status, False
         if time.monotonic() > deadline:
+            show_hung(pid)
             os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
             return status, True

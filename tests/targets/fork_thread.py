@@ -35,6 +35,21 @@ CHILD_TIMEOUT = 30.0
 warnings.simplefilter("ignore", DeprecationWarning)
 
 
+def show_hung(pid):
+    """Before a hung child is killed: every thread's stack, from gdb when the
+    machine has it, on stderr (what the test prints when a check fails)."""
+    import shutil
+    import subprocess
+    if not shutil.which("gdb"):
+        return
+    try:
+        r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        sys.stderr.write("hung child %d, its threads:\n%s\n" % (pid, r.stdout.decode(errors="replace")))
+    except (OSError, subprocess.SubprocessError) as e:
+        sys.stderr.write("hung child %d: gdb failed: %s\n" % (pid, e))
+
+
 def port_served(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -74,6 +89,7 @@ def wait_child(pid):
         if done:
             return status, False, time.monotonic() - t0
         if time.monotonic() - t0 > CHILD_TIMEOUT:
+            show_hung(pid)
             os.kill(pid, 9)
             _, status = os.waitpid(pid, 0)
             return status, True, time.monotonic() - t0
