@@ -47,6 +47,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Rows of boxes a flame graph SVG may have (stack depth); far more than any
+ * real stack, few enough that a row number always fits an int. */
+#define MAX_SVG_ROWS 100000
 #define HEAD_BYTES 65536
 #define NONE UINT32_MAX
 
@@ -878,8 +881,15 @@ static int read_flamegraph_svg(struct reader *r, struct builder *b, const char *
             pitch = ys[i] - ys[i - 1];
     if (pitch == 0)
         pitch = 1;
-    for (size_t i = 0; i < n; i++)
-        bx[i].depth = (int)((yv[i] > root_y ? yv[i] - root_y : root_y - yv[i]) / pitch + 0.5);
+    for (size_t i = 0; i < n; i++) {
+        double depth = (yv[i] > root_y ? yv[i] - root_y : root_y - yv[i]) / pitch + 0.5;
+        if (!(depth >= 0 && depth < MAX_SVG_ROWS)) {   /* also NaN: a y that is not a number */
+            fail(r, "a flame graph box lies %g rows from the root box; at most %d rows are accepted", depth,
+                 MAX_SVG_ROWS);
+            goto cleanup;
+        }
+        bx[i].depth = (int)depth;
+    }
     rc = boxes_to_samples(r, b, bx, n);
 
 cleanup:
