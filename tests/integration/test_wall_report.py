@@ -217,6 +217,12 @@ def main():
         mine = speedscope_routes(cpu_files["speedscope"])
         for route in ("slow_route", "cpu_route", "gather_route"):
             got, want = rows.get(route), mine.get(route)
+            if route == "cpu_route" and got is None and want is None:
+                # its requests are short CPU bursts: at the task rate in force
+                # (lowered by the budget in a sanitizer build) a recording can
+                # catch none; the report then rightly has no row either
+                c.note("cpu_route: no task time in this recording, nor in the report")
+                continue
             c.ok(got is not None and want is not None and abs(got["task_s"] - want["ms"] / 1000.0) < 0.006
                  and abs(got["waiting"] - 100.0 * want["waiting"] / want["ms"]) < 0.06,
                  "%s: the report's task seconds and waiting share are the speedscope file's, summed here (%s)" % (
@@ -225,7 +231,8 @@ def main():
         c.ok(slow is not None and w and abs(dict(slow["awaiting"]).get("sleep", 0) - 100.0 * w["sleep"] / w["ms"]) < 0.06,
              "slow_route: the report's share awaiting sleep is the file's")
     cpu = rows.get("cpu_route")
-    if c.ok(cpu is not None, "cpu_route is in the report's wall-time table", rows):
+    caught = not cpu_files.get("speedscope") or speedscope_routes(cpu_files["speedscope"]).get("cpu_route") is not None
+    if caught and c.ok(cpu is not None, "cpu_route is in the report's wall-time table", rows):
         c.ok(cpu["on_cpu"] and cpu["on_cpu"][0][0] == "burn", "cpu_route: its CPU time is in burn (%s)" % cpu["on_cpu"])
         c.ok(cpu["cpu"] + cpu["ready"] >= 80, "cpu_route: on CPU or ready (the loop busy with another) %.1f %%" % (
             cpu["cpu"] + cpu["ready"]))
